@@ -1,0 +1,1 @@
+"""The facematch service: HTTP API, persistence and workflow. Uses matcher, index and auth."""

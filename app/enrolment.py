@@ -1,0 +1,291 @@
+"""Enrolment: licence rows and their photos in, records, templates and the index out.
+
+Only the five releasable fields of a row are kept; every other column is dropped on reading
+and never written anywhere. Work is committed in batches, each one transaction, and a photo
+already enrolled for the engine is skipped, so a run stopped at any point and started again
+finishes the job with nothing lost or doubled.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import ValidationError
+from sqlalchemy import select, tuple_
+from sqlalchemy.orm import Session, sessionmaker
+from tqdm import tqdm
+
+from app.db import bump_revision
+from app.models import LicenseRecord, Photo, Template
+from app.schemas import RELEASED_FIELDS, Release
+from matcher import DecodeLimits, DlibEngine, FaceChoice, FaceRefusal, Matcher, QualityPolicy
+
+PHOTO_COLUMN = "photo"
+REQUIRED_COLUMNS = {PHOTO_COLUMN} | set(RELEASED_FIELDS) - {"middle_name"}
+
+
+class ManifestError(ValueError):
+    """The manifest as a whole cannot be read (as opposed to one bad row)."""
+
+
+@dataclass(frozen=True)
+class PhotoJob:
+    row: int
+    identity: Release
+    path: Path
+    source_ref: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class AlreadyEnrolled:
+    row: int
+
+
+@dataclass(frozen=True)
+class Reject:
+    row: int
+    photo: str
+    reason: str
+
+
+Item = PhotoJob | AlreadyEnrolled | Reject
+# A worker's answer for one photo: the descriptor's float32 bytes, or the refusal code.
+Encoding = tuple[bytes | None, str | None]
+
+
+@dataclass
+class EnrolmentReport:
+    rows: int = 0
+    enrolled: int = 0
+    already_enrolled: int = 0
+    rejects: list[Reject] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """What a worker process needs to build its own matcher (models load once per process)."""
+
+    detect_max_side: int
+    limits: DecodeLimits
+    policy: QualityPolicy
+    choice: FaceChoice
+
+
+def read_manifest(manifest: Path, images: Path) -> Iterator[PhotoJob | Reject]:
+    """Rows as photo jobs, or rejects naming the row and why; other columns never leave here."""
+    images = images.resolve()
+    with open(manifest, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        missing = REQUIRED_COLUMNS - set(reader.fieldnames or ())
+        if missing:
+            raise ManifestError(f"the manifest lacks the column(s): {', '.join(sorted(missing))}")
+        for row_number, row in enumerate(reader, start=2):
+            ref = (row.get(PHOTO_COLUMN) or "").strip()
+            try:
+                identity = Release(**{name: row.get(name) for name in RELEASED_FIELDS})
+            except ValidationError:
+                yield Reject(row_number, ref, "invalid_record")
+                continue
+            path = (images / ref).resolve()
+            if not ref or not path.is_relative_to(images):
+                yield Reject(row_number, ref, "photo_outside_images")
+            elif not path.is_file():
+                yield Reject(row_number, ref, "photo_not_found")
+            else:
+                digest = hashlib.sha256(path.read_bytes()).hexdigest()
+                yield PhotoJob(row_number, identity, path, ref, digest)
+
+
+def count_rows(manifest: Path) -> int:
+    with open(manifest, newline="", encoding="utf-8-sig") as handle:
+        return max(0, sum(1 for _ in csv.reader(handle)) - 1)
+
+
+_worker: tuple[Matcher, FaceChoice] | None = None
+
+
+def _start_worker(config: EncoderConfig) -> None:
+    global _worker
+    matcher = Matcher(DlibEngine(config.detect_max_side), config.limits, config.policy)
+    _worker = (matcher, config.choice)
+
+
+def _encode(path: str) -> Encoding:
+    """Runs in a worker process."""
+    assert _worker is not None
+    matcher, choice = _worker
+    try:
+        with open(path, "rb") as handle:
+            template = matcher.encode(handle.read(), choice=choice)
+    except FaceRefusal as refusal:
+        return None, refusal.code
+    return template.descriptor.tobytes(), None
+
+
+class Enrolment:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        model_id: str,
+        encoder: EncoderConfig,
+        workers: int = 0,
+        batch_size: int = 256,
+    ) -> None:
+        self.sessions = sessions
+        self.model_id = model_id
+        self.encoder = encoder
+        self.workers = workers or os.cpu_count() or 1
+        self.batch_size = batch_size
+
+    def run(self, items: Iterable[PhotoJob | Reject], progress: tqdm | None = None) -> EnrolmentReport:
+        report = EnrolmentReport()
+        batch: list[tuple[PhotoJob, bytes]] = []
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(
+            self.workers, mp_context=context, initializer=_start_worker, initargs=(self.encoder,)
+        ) as pool:
+            for item, outcome in self._encoded(pool, self._new_only(items)):
+                report.rows += 1
+                if progress is not None:
+                    progress.update(1)
+                if isinstance(item, AlreadyEnrolled):
+                    report.already_enrolled += 1
+                    continue
+                if isinstance(item, Reject):
+                    report.rejects.append(item)
+                    continue
+                descriptor, refusal = outcome
+                if descriptor is None:
+                    report.rejects.append(Reject(item.row, item.source_ref, refusal or "no_face"))
+                    continue
+                batch.append((item, descriptor))
+                if len(batch) >= self.batch_size:
+                    report.enrolled += self._write(batch)
+                    batch = []
+            if batch:
+                report.enrolled += self._write(batch)
+        return report
+
+    def _new_only(self, items: Iterable[PhotoJob | Reject]) -> Iterator[Item]:
+        """Drop photos that already have a template of this engine, a batch at a time."""
+        chunk: list[PhotoJob | Reject] = []
+        for item in items:
+            chunk.append(item)
+            if len(chunk) >= self.batch_size:
+                yield from self._filter_enrolled(chunk)
+                chunk = []
+        yield from self._filter_enrolled(chunk)
+
+    def _filter_enrolled(self, chunk: list[PhotoJob | Reject]) -> Iterator[Item]:
+        keys = {(i.identity.license_number, i.sha256) for i in chunk if isinstance(i, PhotoJob)}
+        done: set[tuple[str, str]] = set()
+        if keys:
+            with self.sessions() as session:
+                done = set(
+                    session.execute(
+                        select(LicenseRecord.license_number, Photo.sha256)
+                        .join(Photo)
+                        .join(Template)
+                        .where(Template.model_id == self.model_id)
+                        .where(tuple_(LicenseRecord.license_number, Photo.sha256).in_(keys))
+                    ).tuples()
+                )
+        seen: set[tuple[str, str]] = set()
+        for item in chunk:
+            if isinstance(item, PhotoJob):
+                key = (item.identity.license_number, item.sha256)
+                if key in done or key in seen:
+                    yield AlreadyEnrolled(item.row)
+                    continue
+                seen.add(key)
+            yield item
+
+    def _encoded(
+        self, pool: ProcessPoolExecutor, items: Iterable[Item]
+    ) -> Iterator[tuple[Item, Encoding]]:
+        """Items in order with their encoding, keeping a bounded number of photos in flight."""
+        window = self.workers * 8
+        pending: deque[tuple[Item, Future[Encoding] | None]] = deque()
+        for item in items:
+            future = pool.submit(_encode, str(item.path)) if isinstance(item, PhotoJob) else None
+            pending.append((item, future))
+            while len(pending) > window or (pending and pending[0][1] is None):
+                yield _settled(pending.popleft())
+        while pending:
+            yield _settled(pending.popleft())
+
+    def _write(self, batch: list[tuple[PhotoJob, bytes]]) -> int:
+        """One transaction: records (created or brought up to date), photos, templates."""
+        with self.sessions.begin() as session:
+            numbers = {job.identity.license_number for job, _ in batch}
+            records = {
+                r.license_number: r
+                for r in session.scalars(
+                    select(LicenseRecord).where(LicenseRecord.license_number.in_(numbers))
+                )
+            }
+            written = 0
+            for job, descriptor in batch:
+                fields = job.identity.model_dump()
+                record = records.get(job.identity.license_number)
+                if record is None:
+                    record = records[job.identity.license_number] = LicenseRecord(**fields)
+                    session.add(record)
+                    session.flush()
+                else:
+                    for name, value in fields.items():
+                        setattr(record, name, value)
+                photo = session.scalar(
+                    select(Photo).where(Photo.record_id == record.id, Photo.sha256 == job.sha256)
+                )
+                if photo is None:
+                    photo = Photo(record_id=record.id, sha256=job.sha256, source_ref=job.source_ref)
+                    session.add(photo)
+                    session.flush()
+                session.add(Template(photo_id=photo.id, model_id=self.model_id, descriptor=descriptor))
+                written += 1
+            bump_revision(session, self.model_id)
+        return written
+
+
+def _settled(entry: tuple[Item, Future[Encoding] | None]) -> tuple[Item, Encoding]:
+    item, future = entry
+    return item, (future.result() if future is not None else (None, None))
+
+
+def write_rejects(path: Path, rejects: list[Reject]) -> None:
+    """The rejects report: row, photo reference and reason code, nothing about the person."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["row", "photo", "reason"])
+        writer.writerows((r.row, r.photo, r.reason) for r in rejects)
+    os.replace(tmp, path)
+
+
+def purge_record(session: Session, license_number: str) -> bool:
+    """Delete a licence record with its photos and templates; the caller commits."""
+    record = session.scalar(
+        select(LicenseRecord).where(LicenseRecord.license_number == license_number.strip().upper())
+    )
+    if record is None:
+        return False
+    models = set(
+        session.scalars(
+            select(Template.model_id).join(Photo).where(Photo.record_id == record.id)
+        )
+    )
+    session.delete(record)
+    for model_id in models:
+        bump_revision(session, model_id)
+    return True

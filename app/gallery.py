@@ -1,0 +1,116 @@
+"""The gallery as the service uses it: the FAISS index kept in step with the templates in the
+database, and the search that turns neighbours into licence records."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.db import (
+    gallery_revision,
+    record_ids_of_templates,
+    template_count,
+    template_ids,
+    templates_by_id,
+)
+from app.models import LicenseRecord
+from index import GalleryIndex, IndexInvalid
+from matcher import select_candidates
+
+log = logging.getLogger(__name__)
+
+_FETCH_CHUNK = 10_000
+# Neighbours fetched per candidate wanted: one person may hold several templates (renewals).
+_NEIGHBOUR_FANOUT = 10
+
+
+@dataclass(frozen=True)
+class GallerySpec:
+    index_dir: Path
+    model_id: str
+    dimension: int
+
+
+def sync_index(sessions: sessionmaker[Session], spec: GallerySpec, rebuild: bool = False) -> GalleryIndex:
+    """Load the saved index, bring it to the database's current templates, and save it.
+
+    A missing, damaged or foreign index file is replaced by one built from the database;
+    a stale one is brought up to date by adding and removing the templates that differ.
+    Templates are immutable and their ids never reused, so comparing ids is enough.
+    """
+    index = GalleryIndex(spec.model_id, spec.dimension)
+    if not rebuild:
+        try:
+            index = GalleryIndex.load(spec.index_dir, spec.model_id, spec.dimension)
+        except IndexInvalid as problem:
+            log.warning("rebuilding the %s index: %s", spec.model_id, problem)
+    with sessions() as session:
+        # Read the revision first: rows committed before it are all visible to the reads below.
+        revision = gallery_revision(session, spec.model_id)
+        if index.revision == revision and index.count == template_count(session, spec.model_id):
+            return index
+        wanted = template_ids(session, spec.model_id)
+        present = set(index.ids().tolist())
+        stale = np.fromiter(present - wanted, dtype=np.int64)
+        if stale.size:
+            index.remove(stale)
+        missing = sorted(wanted - present)
+        for start in range(0, len(missing), _FETCH_CHUNK):
+            rows = templates_by_id(session, missing[start : start + _FETCH_CHUNK])
+            index.add(
+                np.array([row_id for row_id, _ in rows], dtype=np.int64),
+                np.stack([np.frombuffer(blob, dtype=np.float32) for _, blob in rows]),
+            )
+    index.revision = revision
+    manifest = index.save(spec.index_dir)
+    log.info(
+        "%s index at revision %d: %d templates (%d added, %d removed)",
+        spec.model_id, revision, manifest.count, len(missing), stale.size,
+    )
+    return index
+
+
+class Gallery:
+    """The service's in-memory index: checked against the database's revision before every
+    search, so it never answers from templates the database no longer holds."""
+
+    def __init__(self, sessions: sessionmaker[Session], spec: GallerySpec) -> None:
+        self._sessions = sessions
+        self._spec = spec
+        self._lock = threading.Lock()
+        self._index: GalleryIndex | None = None
+
+    @property
+    def model_id(self) -> str:
+        return self._spec.model_id
+
+    def current(self) -> GalleryIndex:
+        with self._sessions() as session:
+            revision = gallery_revision(session, self._spec.model_id)
+        with self._lock:
+            if self._index is None or self._index.revision != revision:
+                self._index = sync_index(self._sessions, self._spec)
+            return self._index
+
+    def search(
+        self, session: Session, descriptor: np.ndarray, threshold: float, limit: int
+    ) -> list[LicenseRecord]:
+        """The licence records of the nearest distinct people under the threshold, nearest first."""
+        neighbours = self.current().search(descriptor, limit * _NEIGHBOUR_FANOUT)
+        owner = record_ids_of_templates(session, [template_id for template_id, _ in neighbours])
+        chosen = select_candidates(
+            ((owner[t], distance) for t, distance in neighbours if t in owner), threshold, limit
+        )
+        records = {
+            r.id: r
+            for r in session.scalars(
+                select(LicenseRecord).where(LicenseRecord.id.in_([rid for rid, _ in chosen]))
+            )
+        }
+        return [records[rid] for rid, _ in chosen if rid in records]

@@ -1,0 +1,105 @@
+"""dlib's HOG detector, 5-point landmarks and 128-D ResNet descriptor, as face_recognition uses them.
+
+The weights come from the `face_recognition_models` package. Its `__init__` imports
+`pkg_resources`, which current setuptools no longer ships, so the files are located from the
+package's import spec without running it, and each is checked against a recorded SHA-256 so
+that every template can be traced to exact weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+from pathlib import Path
+
+import dlib
+import numpy as np
+from PIL import Image
+
+from matcher.refusals import Box
+
+MODEL_ID = "dlib-resnet-v1"
+DIMENSION = 128
+METRIC = "l2"
+CHIP_SIZE = 150
+CHIP_PADDING = 0.25
+
+WEIGHTS = {
+    "shape_predictor_5_face_landmarks.dat":
+        "c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888",
+    "dlib_face_recognition_resnet_model_v1.dat":
+        "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
+}
+
+
+class ModelFileError(RuntimeError):
+    """A weight file is missing or is not the file the project was measured with."""
+
+
+def weights_dir() -> Path:
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelFileError("the face_recognition_models package is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "models"
+
+
+def verified_weight(name: str) -> str:
+    path = weights_dir() / name
+    if not path.is_file():
+        raise ModelFileError(f"weight file {path} is missing")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != WEIGHTS[name]:
+        raise ModelFileError(f"weight file {path} has SHA-256 {digest}, expected {WEIGHTS[name]}")
+    return str(path)
+
+
+class DlibEngine:
+    """Detect on a downscaled copy, then align and describe at full resolution."""
+
+    model_id = MODEL_ID
+    dimension = DIMENSION
+    metric = METRIC
+
+    def __init__(self, detect_max_side: int = 640) -> None:
+        self.detect_max_side = detect_max_side
+        self._detector = dlib.get_frontal_face_detector()
+        self._landmarks = dlib.shape_predictor(verified_weight("shape_predictor_5_face_landmarks.dat"))
+        self._describer = dlib.face_recognition_model_v1(
+            verified_weight("dlib_face_recognition_resnet_model_v1.dat")
+        )
+
+    def detect(self, rgb: np.ndarray) -> list[Box]:
+        """Face boxes in full-resolution pixels; a box may reach past the image's edges.
+
+        Large photos are searched on a copy whose longer side is `detect_max_side`; small ones
+        (longer side at most half of that) are upsampled once, as face_recognition does, so
+        that the ~80 px minimum of the HOG window does not miss faces in small crops.
+        """
+        height, width = rgb.shape[:2]
+        scale = min(1.0, self.detect_max_side / max(height, width))
+        work = rgb
+        if scale < 1.0:
+            size = (max(1, round(width * scale)), max(1, round(height * scale)))
+            work = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR))
+        upsample = 1 if max(work.shape[:2]) <= self.detect_max_side // 2 else 0
+        boxes = []
+        for rect in self._detector(work, upsample):
+            boxes.append(
+                Box(
+                    left=round(rect.left() / scale),
+                    top=round(rect.top() / scale),
+                    right=round((rect.right() + 1) / scale),
+                    bottom=round((rect.bottom() + 1) / scale),
+                )
+            )
+        return boxes
+
+    def align(self, rgb: np.ndarray, box: Box) -> tuple[np.ndarray, np.ndarray]:
+        """The 5 landmarks (two corners of each eye, base of the nose) as a 5 x 2 array,
+        and the aligned 150 x 150 crop that the descriptor network sees."""
+        shape = self._landmarks(rgb, dlib.rectangle(box.left, box.top, box.right - 1, box.bottom - 1))
+        points = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64)
+        return points, dlib.get_face_chip(rgb, shape, size=CHIP_SIZE, padding=CHIP_PADDING)
+
+    def describe(self, chip: np.ndarray) -> np.ndarray:
+        return np.asarray(self._describer.compute_face_descriptor(chip), dtype=np.float32)
