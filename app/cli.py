@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import logging
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -14,7 +15,6 @@ from app.config import Settings
 from app.db import make_engine, migrate, session_factory
 from app.demo import DEMO_COLUMNS, lfw_demo_rows
 from app.enrolment import (
-    EncoderConfig,
     Enrolment,
     ManifestError,
     count_rows,
@@ -23,10 +23,17 @@ from app.enrolment import (
     write_rejects,
 )
 from app.gallery import GallerySpec, sync_index
-from matcher import FaceChoice
+from matcher import EncoderConfig, FaceChoice
 from matcher.dlib_engine import DIMENSION, MODEL_ID
 
-cli = typer.Typer(help="facematch: the licensing agency's face match service.", no_args_is_help=True)
+class FaceOption(str, Enum):
+    only = "only"
+    central = "central"
+
+
+cli = typer.Typer(
+    help="facematch: the licensing agency's face match service.", no_args_is_help=True
+)
 db_cli = typer.Typer(help="Database schema.", no_args_is_help=True)
 index_cli = typer.Typer(help="The FAISS gallery index.", no_args_is_help=True)
 records_cli = typer.Typer(help="Licence records.", no_args_is_help=True)
@@ -47,7 +54,9 @@ def _spec(settings: Settings) -> GallerySpec:
 
 @cli.callback()
 def _logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
 
 @cli.command()
@@ -60,9 +69,7 @@ def serve(
 
     from app.main import create_app
 
-    settings = Settings()
-    migrate(make_engine(settings.sqlalchemy_url))
-    uvicorn.run(create_app(settings), host=host, port=port)
+    uvicorn.run(create_app(Settings()), host=host, port=port)
 
 
 @db_cli.command("upgrade")
@@ -74,22 +81,36 @@ def db_upgrade() -> None:
 
 @cli.command()
 def enroll(
-    manifest: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV of licence rows")],
-    images: Annotated[Path, typer.Option(exists=True, file_okay=False, help="Folder the photo paths are relative to")],
-    rejects: Annotated[Path, typer.Option(help="Where to write the rejects report (CSV)")] = Path("rejects.csv"),
-    face: Annotated[str, typer.Option(help="'only': refuse photos with several faces; 'central': use the face nearest the centre")] = "only",
-    workers: Annotated[int | None, typer.Option(help="Encoding processes (default: one per core)")] = None,
+    manifest: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="CSV of licence rows")
+    ],
+    images: Annotated[
+        Path,
+        typer.Option(exists=True, file_okay=False, help="Folder the photo paths are relative to"),
+    ],
+    rejects: Annotated[Path, typer.Option(help="Rejects report to write (CSV)")] = Path(
+        "rejects.csv"
+    ),
+    face: Annotated[
+        FaceOption,
+        typer.Option(
+            help="only: reject photos with several faces; central: use the face nearest the centre"
+        ),
+    ] = FaceOption.only,
+    workers: Annotated[
+        int | None, typer.Option(help="Encoding processes (default: one per core)")
+    ] = None,
 ) -> None:
-    """Enrol licence photos: keeps the five identity fields of each row, drops every other column."""
-    if face not in ("only", "central"):
-        raise typer.BadParameter("must be 'only' or 'central'", param_hint="--face")
+    """Enrol licence photos: keeps the five identity fields of a row, drops every other column."""
     settings = Settings()
     sessions = _open(settings)
-    choice: FaceChoice = "central" if face == "central" else "only"
+    choice: FaceChoice = "central" if face is FaceOption.central else "only"
     enrolment = Enrolment(
         sessions,
         MODEL_ID,
-        EncoderConfig(settings.detect_max_side, settings.decode_limits, settings.quality_policy, choice),
+        EncoderConfig(
+            settings.detect_max_side, settings.decode_limits, settings.quality_policy, choice
+        ),
         workers=workers if workers is not None else settings.enroll_workers,
         batch_size=settings.enroll_batch_size,
     )
@@ -103,8 +124,9 @@ def enroll(
     write_rejects(rejects, report.rejects)
     index = sync_index(sessions, _spec(settings))
     typer.echo(
-        f"{report.rows} rows: {report.enrolled} photos enrolled, {report.already_enrolled} already "
-        f"enrolled, {len(report.rejects)} rejected (see {rejects}); index holds {index.count} templates"
+        f"{report.rows} rows: {report.enrolled} photos enrolled, {report.already_enrolled} "
+        f"already enrolled, {len(report.rejects)} rejected (see {rejects}); "
+        f"index holds {index.count} templates"
     )
 
 
@@ -117,7 +139,9 @@ def index_rebuild() -> None:
 
 
 @records_cli.command("purge")
-def records_purge(license_number: Annotated[str, typer.Argument(help="Licence number to remove")]) -> None:
+def records_purge(
+    license_number: Annotated[str, typer.Argument(help="Licence number to remove")],
+) -> None:
     """Remove a licence record, its photos, its templates and its index entries."""
     settings = Settings()
     sessions = _open(settings)
@@ -132,13 +156,17 @@ def records_purge(license_number: Annotated[str, typer.Argument(help="Licence nu
 
 @cli.command("demo-manifest")
 def demo_manifest(
-    lfw: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="The LFW folder (holding images/)")],
+    lfw: Annotated[
+        Path, typer.Argument(exists=True, file_okay=False, help="The LFW folder (holding images/)")
+    ],
     out: Annotated[Path, typer.Argument(dir_okay=False, help="CSV to write")],
     min_photos: Annotated[int, typer.Option(help="Only people with at least this many photos")] = 1,
     limit: Annotated[int | None, typer.Option(help="At most this many people")] = None,
-    photo: Annotated[int, typer.Option(help="Which of each person's photos to enrol (1-based)")] = 1,
+    photo: Annotated[
+        int, typer.Option(help="Which of each person's photos to enrol (1-based)")
+    ] = 1,
 ) -> None:
-    """Write a made-up licence manifest for LFW: enrol it with --images LFW/images --face central."""
+    """Write made-up licence records for LFW; enrol with --images LFW/images --face central."""
     with open(out, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=DEMO_COLUMNS)
         writer.writeheader()

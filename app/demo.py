@@ -8,7 +8,14 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
-DEMO_COLUMNS = ["license_number", "first_name", "middle_name", "last_name", "date_of_birth", "photo"]
+DEMO_COLUMNS = [
+    "license_number",
+    "first_name",
+    "middle_name",
+    "last_name",
+    "date_of_birth",
+    "photo",
+]
 
 
 def lfw_people(images: Path, min_photos: int) -> list[tuple[str, int]]:
@@ -28,7 +35,7 @@ def lfw_demo_rows(
     with the person's photo number `photo`, as a path relative to `images`."""
     rng = random.Random(seed)
     issued: set[str] = set()
-    for name, count in lfw_people(images, max(min_photos, photo))[:limit]:
+    for name, _count in lfw_people(images, max(min_photos, photo))[:limit]:
         number = ""
         while not number or number in issued:
             number = "WDL" + "".join(rng.choices(string.ascii_uppercase + string.digits, k=9))

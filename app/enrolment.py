@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import multiprocessing
 import os
 from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from tqdm import tqdm
 from app.db import bump_revision
 from app.models import LicenseRecord, Photo, Template
 from app.schemas import RELEASED_FIELDS, Release
-from matcher import DecodeLimits, DlibEngine, FaceChoice, FaceRefusal, Matcher, QualityPolicy
+from matcher.pool import EncoderConfig, EncoderPool, Encoding
 
 PHOTO_COLUMN = "photo"
 REQUIRED_COLUMNS = {PHOTO_COLUMN} | set(RELEASED_FIELDS) - {"middle_name"}
@@ -58,8 +57,6 @@ class Reject:
 
 
 Item = PhotoJob | AlreadyEnrolled | Reject
-# A worker's answer for one photo: the descriptor's float32 bytes, or the refusal code.
-Encoding = tuple[bytes | None, str | None]
 
 
 @dataclass
@@ -68,16 +65,6 @@ class EnrolmentReport:
     enrolled: int = 0
     already_enrolled: int = 0
     rejects: list[Reject] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class EncoderConfig:
-    """What a worker process needs to build its own matcher (models load once per process)."""
-
-    detect_max_side: int
-    limits: DecodeLimits
-    policy: QualityPolicy
-    choice: FaceChoice
 
 
 def read_manifest(manifest: Path, images: Path) -> Iterator[PhotoJob | Reject]:
@@ -110,27 +97,6 @@ def count_rows(manifest: Path) -> int:
         return max(0, sum(1 for _ in csv.reader(handle)) - 1)
 
 
-_worker: tuple[Matcher, FaceChoice] | None = None
-
-
-def _start_worker(config: EncoderConfig) -> None:
-    global _worker
-    matcher = Matcher(DlibEngine(config.detect_max_side), config.limits, config.policy)
-    _worker = (matcher, config.choice)
-
-
-def _encode(path: str) -> Encoding:
-    """Runs in a worker process."""
-    assert _worker is not None
-    matcher, choice = _worker
-    try:
-        with open(path, "rb") as handle:
-            template = matcher.encode(handle.read(), choice=choice)
-    except FaceRefusal as refusal:
-        return None, refusal.code
-    return template.descriptor.tobytes(), None
-
-
 class Enrolment:
     def __init__(
         self,
@@ -143,16 +109,15 @@ class Enrolment:
         self.sessions = sessions
         self.model_id = model_id
         self.encoder = encoder
-        self.workers = workers or os.cpu_count() or 1
+        self.workers = workers
         self.batch_size = batch_size
 
-    def run(self, items: Iterable[PhotoJob | Reject], progress: tqdm | None = None) -> EnrolmentReport:
+    def run(
+        self, items: Iterable[PhotoJob | Reject], progress: tqdm | None = None
+    ) -> EnrolmentReport:
         report = EnrolmentReport()
         batch: list[tuple[PhotoJob, bytes]] = []
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(
-            self.workers, mp_context=context, initializer=_start_worker, initargs=(self.encoder,)
-        ) as pool:
+        with EncoderPool(self.encoder, self.workers) as pool:
             for item, outcome in self._encoded(pool, self._new_only(items)):
                 report.rows += 1
                 if progress is not None:
@@ -164,8 +129,8 @@ class Enrolment:
                     report.rejects.append(item)
                     continue
                 descriptor, refusal = outcome
-                if descriptor is None:
-                    report.rejects.append(Reject(item.row, item.source_ref, refusal or "no_face"))
+                if refusal is not None:
+                    report.rejects.append(Reject(item.row, item.source_ref, refusal))
                     continue
                 batch.append((item, descriptor))
                 if len(batch) >= self.batch_size:
@@ -191,13 +156,14 @@ class Enrolment:
         if keys:
             with self.sessions() as session:
                 done = set(
-                    session.execute(
+                    (number, digest)
+                    for number, digest in session.execute(
                         select(LicenseRecord.license_number, Photo.sha256)
                         .join(Photo)
                         .join(Template)
                         .where(Template.model_id == self.model_id)
                         .where(tuple_(LicenseRecord.license_number, Photo.sha256).in_(keys))
-                    ).tuples()
+                    )
                 )
         seen: set[tuple[str, str]] = set()
         for item in chunk:
@@ -209,14 +175,15 @@ class Enrolment:
                 seen.add(key)
             yield item
 
+    @staticmethod
     def _encoded(
-        self, pool: ProcessPoolExecutor, items: Iterable[Item]
-    ) -> Iterator[tuple[Item, Encoding]]:
+        pool: EncoderPool, items: Iterable[Item]
+    ) -> Iterator[tuple[Item, Encoding | None]]:
         """Items in order with their encoding, keeping a bounded number of photos in flight."""
-        window = self.workers * 8
+        window = pool.workers * 8
         pending: deque[tuple[Item, Future[Encoding] | None]] = deque()
         for item in items:
-            future = pool.submit(_encode, str(item.path)) if isinstance(item, PhotoJob) else None
+            future = pool.submit(str(item.path)) if isinstance(item, PhotoJob) else None
             pending.append((item, future))
             while len(pending) > window or (pending and pending[0][1] is None):
                 yield _settled(pending.popleft())
@@ -251,15 +218,17 @@ class Enrolment:
                     photo = Photo(record_id=record.id, sha256=job.sha256, source_ref=job.source_ref)
                     session.add(photo)
                     session.flush()
-                session.add(Template(photo_id=photo.id, model_id=self.model_id, descriptor=descriptor))
+                session.add(
+                    Template(photo_id=photo.id, model_id=self.model_id, descriptor=descriptor)
+                )
                 written += 1
             bump_revision(session, self.model_id)
         return written
 
 
-def _settled(entry: tuple[Item, Future[Encoding] | None]) -> tuple[Item, Encoding]:
+def _settled(entry: tuple[Item, Future[Encoding] | None]) -> tuple[Item, Encoding | None]:
     item, future = entry
-    return item, (future.result() if future is not None else (None, None))
+    return item, (future.result() if future is not None else None)
 
 
 def write_rejects(path: Path, rejects: list[Reject]) -> None:
@@ -281,9 +250,7 @@ def purge_record(session: Session, license_number: str) -> bool:
     if record is None:
         return False
     models = set(
-        session.scalars(
-            select(Template.model_id).join(Photo).where(Photo.record_id == record.id)
-        )
+        session.scalars(select(Template.model_id).join(Photo).where(Photo.record_id == record.id))
     )
     session.delete(record)
     for model_id in models:

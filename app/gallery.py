@@ -37,7 +37,9 @@ class GallerySpec:
     dimension: int
 
 
-def sync_index(sessions: sessionmaker[Session], spec: GallerySpec, rebuild: bool = False) -> GalleryIndex:
+def sync_index(
+    sessions: sessionmaker[Session], spec: GallerySpec, rebuild: bool = False
+) -> GalleryIndex:
     """Load the saved index, bring it to the database's current templates, and save it.
 
     A missing, damaged or foreign index file is replaced by one built from the database;
@@ -71,7 +73,11 @@ def sync_index(sessions: sessionmaker[Session], spec: GallerySpec, rebuild: bool
     manifest = index.save(spec.index_dir)
     log.info(
         "%s index at revision %d: %d templates (%d added, %d removed)",
-        spec.model_id, revision, manifest.count, len(missing), stale.size,
+        spec.model_id,
+        revision,
+        manifest.count,
+        len(missing),
+        stale.size,
     )
     return index
 

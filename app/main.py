@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app.config import Settings
-from app.db import make_engine, session_factory
+from app.db import make_engine, migrate, session_factory
 from app.deps import Services
 from app.errors import install_error_handlers
 from app.gallery import Gallery, GallerySpec
@@ -17,8 +17,10 @@ from matcher import DlibEngine, Matcher
 
 
 def build_services(settings: Settings) -> Services:
-    """Load the models, open the database and bring the index in step with it."""
-    sessions = session_factory(make_engine(settings.sqlalchemy_url))
+    """Load the models, migrate the database and bring the index in step with it."""
+    database = make_engine(settings.sqlalchemy_url)
+    migrate(database)
+    sessions = session_factory(database)
     engine = DlibEngine(settings.detect_max_side)
     matcher = Matcher(engine, settings.decode_limits, settings.quality_policy)
     gallery = Gallery(sessions, GallerySpec(settings.index_dir, engine.model_id, engine.dimension))

@@ -3,7 +3,7 @@ what is not stored cannot leak."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     BigInteger,
@@ -23,7 +23,7 @@ Id64 = BigInteger().with_variant(Integer(), "sqlite")
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Base(DeclarativeBase):

@@ -109,7 +109,11 @@ class GalleryIndex:
             raise IndexInvalid("the index file cannot be read") from None
         if not isinstance(index, faiss.IndexIDMap2):
             raise IndexInvalid("the index file holds another kind of index")
-        if index.d != dimension or manifest.dimension != dimension or index.ntotal != manifest.count:
+        if (
+            index.d != dimension
+            or manifest.dimension != dimension
+            or index.ntotal != manifest.count
+        ):
             raise IndexInvalid("the index's dimension or count disagrees with its manifest")
         gallery = cls(model_id, dimension, manifest.revision)
         gallery._index = index

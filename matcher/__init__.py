@@ -4,6 +4,7 @@ from matcher.decision import select_candidates
 from matcher.decode import DecodeLimits
 from matcher.dlib_engine import DlibEngine, ModelFileError
 from matcher.pipeline import FaceChoice, FaceTemplate, Matcher
+from matcher.pool import EncoderConfig, EncoderPool
 from matcher.quality import Quality, QualityPolicy
 from matcher.refusals import REFUSAL_CODES, Box, FaceRefusal
 
@@ -12,6 +13,8 @@ __all__ = [
     "Box",
     "DecodeLimits",
     "DlibEngine",
+    "EncoderConfig",
+    "EncoderPool",
     "FaceChoice",
     "FaceRefusal",
     "FaceTemplate",

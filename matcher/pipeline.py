@@ -45,7 +45,9 @@ class Matcher:
     def model_id(self) -> str:
         return self.engine.model_id
 
-    def encode(self, data: bytes, box: Box | None = None, choice: FaceChoice = "only") -> FaceTemplate:
+    def encode(
+        self, data: bytes, box: Box | None = None, choice: FaceChoice = "only"
+    ) -> FaceTemplate:
         """The template of the one usable face in the photo, or a FaceRefusal saying why not.
 
         `box`, when given, names the face to use among several (as returned with a
@@ -73,7 +75,9 @@ class Matcher:
             cy, cx = rgb.shape[0] / 2, rgb.shape[1] / 2
             return min(
                 faces,
-                key=lambda f: ((f.left + f.right) / 2 - cx) ** 2 + ((f.top + f.bottom) / 2 - cy) ** 2,
+                key=lambda f: (
+                    ((f.left + f.right) / 2 - cx) ** 2 + ((f.top + f.bottom) / 2 - cy) ** 2
+                ),
             )
         raise FaceRefusal(
             "multiple_faces",

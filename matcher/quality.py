@@ -38,7 +38,9 @@ class QualityPolicy:
     max_yaw_deg: float = 45.0
 
 
-def assess(box: Box, image_size: tuple[int, int], landmarks: np.ndarray, chip: np.ndarray) -> Quality:
+def assess(
+    box: Box, image_size: tuple[int, int], landmarks: np.ndarray, chip: np.ndarray
+) -> Quality:
     """Measure one face from its box, the image's (height, width), its 5 landmarks and its
     aligned chip.
 
@@ -104,7 +106,5 @@ def _in_frame(box: Box, image_size: tuple[int, int]) -> float:
 
 def _laplacian_variance(chip: np.ndarray) -> float:
     grey = chip.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
-    lap = (
-        grey[:-2, 1:-1] + grey[2:, 1:-1] + grey[1:-1, :-2] + grey[1:-1, 2:] - 4 * grey[1:-1, 1:-1]
-    )
+    lap = grey[:-2, 1:-1] + grey[2:, 1:-1] + grey[1:-1, :-2] + grey[1:-1, 2:] - 4 * grey[1:-1, 1:-1]
     return float(lap.var())

@@ -45,9 +45,7 @@ def upgrade() -> None:
     op.create_table(
         "templates",
         sa.Column("id", Id64, primary_key=True),
-        sa.Column(
-            "photo_id", Id64, sa.ForeignKey("photos.id", ondelete="CASCADE"), nullable=False
-        ),
+        sa.Column("photo_id", Id64, sa.ForeignKey("photos.id", ondelete="CASCADE"), nullable=False),
         sa.Column("model_id", sa.String(64), nullable=False, index=True),
         sa.Column("descriptor", sa.LargeBinary(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),

@@ -1,0 +1,18 @@
+# The service image: the API on port 8000, data (SQLite file, index) under /var/lib/facematch.
+# Set FACEMATCH_DATABASE_URL to use PostgreSQL instead of the embedded SQLite file.
+FROM python:3.11-slim-bookworm
+
+RUN useradd --system --create-home --home-dir /var/lib/facematch facematch
+WORKDIR /opt/facematch
+COPY pyproject.toml README.md ./
+COPY app ./app
+COPY matcher ./matcher
+COPY index ./index
+COPY auth ./auth
+COPY migrations ./migrations
+RUN pip install --no-cache-dir .
+
+USER facematch
+ENV FACEMATCH_DATA_DIR=/var/lib/facematch
+EXPOSE 8000
+CMD ["facematch", "serve", "--host", "0.0.0.0", "--port", "8000"]

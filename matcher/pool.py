@@ -1,0 +1,71 @@
+"""Encoding on every core: worker processes that each load the models once.
+
+Used by enrolment and by the benchmarks, so both measure the same pipeline.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+
+from matcher.decode import DecodeLimits
+from matcher.dlib_engine import DlibEngine
+from matcher.pipeline import FaceChoice, Matcher
+from matcher.quality import QualityPolicy
+from matcher.refusals import FaceRefusal
+
+# A worker's answer for one photo: the descriptor's float32 bytes, or the refusal code.
+Encoding = tuple[bytes, None] | tuple[None, str]
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """What a worker needs to build its own matcher."""
+
+    detect_max_side: int = 640
+    limits: DecodeLimits = DecodeLimits()
+    policy: QualityPolicy = QualityPolicy()
+    choice: FaceChoice = "only"
+
+
+_worker: tuple[Matcher, FaceChoice] | None = None
+
+
+def _start(config: EncoderConfig) -> None:
+    global _worker
+    matcher = Matcher(DlibEngine(config.detect_max_side), config.limits, config.policy)
+    _worker = (matcher, config.choice)
+
+
+def _encode(path: str) -> Encoding:
+    assert _worker is not None, "not in an encoder process"
+    matcher, choice = _worker
+    try:
+        with open(path, "rb") as handle:
+            return matcher.encode(handle.read(), choice=choice).descriptor.tobytes(), None
+    except FaceRefusal as refusal:
+        return None, refusal.code
+
+
+class EncoderPool:
+    """A process pool (spawned, not forked: no database connection or lock is inherited)."""
+
+    def __init__(self, config: EncoderConfig, workers: int = 0) -> None:
+        self.workers = workers or os.cpu_count() or 1
+        self._pool = ProcessPoolExecutor(
+            self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start,
+            initargs=(config,),
+        )
+
+    def submit(self, path: str) -> Future[Encoding]:
+        return self._pool.submit(_encode, path)
+
+    def __enter__(self) -> EncoderPool:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._pool.shutdown(cancel_futures=True)

@@ -1,0 +1,85 @@
+"""Fixtures: real photos from ../shared/datasets, real dlib and FAISS, SQLite and PostgreSQL.
+
+Database tests run once per backend. PostgreSQL comes from FACEMATCH_TEST_POSTGRES_URL, which
+`make test` sets by starting a throwaway server (scripts/with-postgres); each test gets a
+database of its own on it.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.config import Settings
+from app.db import make_engine, migrate, session_factory
+from matcher import DlibEngine, Matcher
+
+DATASETS = Path(
+    os.environ.get(
+        "FACEMATCH_DATASETS", Path(__file__).resolve().parents[2] / "shared" / "datasets"
+    )
+)
+SAMPLES = DATASETS / "samples"
+LFW = DATASETS / "lfw"
+
+
+def sample(name: str) -> bytes:
+    return (SAMPLES / name).read_bytes()
+
+
+def lfw_photo(person: str, number: int) -> Path:
+    return LFW / "images" / person / f"{person}_{number:04d}.jpg"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _datasets_present() -> None:
+    if not (SAMPLES.is_dir() and (LFW / "images").is_dir()):
+        pytest.exit(f"the shared datasets are missing at {DATASETS}", returncode=2)
+
+
+@pytest.fixture(scope="session")
+def matcher() -> Matcher:
+    return Matcher(DlibEngine())
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'facematch.db'}"
+        return
+    server = os.environ.get("FACEMATCH_TEST_POSTGRES_URL")
+    if not server:
+        pytest.fail(
+            "FACEMATCH_TEST_POSTGRES_URL is not set: run the tests with `make test`, which starts "
+            "a PostgreSQL server, or deselect with -k 'not postgresql'"
+        )
+    name = f"facematch_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(server).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "var", database_url=database_url, dev_search_route=True)
+
+
+@pytest.fixture
+def sessions(settings: Settings) -> Iterator[sessionmaker[Session]]:
+    engine = make_engine(settings.sqlalchemy_url)
+    migrate(engine)
+    yield session_factory(engine)
+    engine.dispose()

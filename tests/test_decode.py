@@ -1,0 +1,110 @@
+"""Safe decoding of untrusted photo bytes, on real photos and variants made from them."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from matcher import DecodeLimits, FaceRefusal
+from matcher.decode import decode_image
+from tests.conftest import sample
+
+LIMITS = DecodeLimits()
+
+
+def encoded(image: Image.Image, fmt: str, **options: object) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def refusal(data: bytes, limits: DecodeLimits = LIMITS) -> str:
+    with pytest.raises(FaceRefusal) as caught:
+        decode_image(data, limits)
+    return caught.value.code
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header claims a size, followed by a token amount of data."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+
+
+def test_jpeg_and_png_decode_to_rgb() -> None:
+    jpeg = decode_image(sample("obama.jpg"), LIMITS)
+    assert jpeg.dtype == np.uint8 and jpeg.shape == (1137, 910, 3)
+    rgba = decode_image(sample("32bit.png"), LIMITS)
+    assert rgba.shape == (1200, 626, 3)
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "WEBP", "TIFF", "BMP"])
+def test_other_formats_are_refused_from_their_bytes(fmt: str) -> None:
+    image = Image.open(io.BytesIO(sample("obama_small.jpg"))).convert("RGB")
+    assert refusal(encoded(image, fmt)) == "unsupported_image"
+
+
+def test_format_is_read_from_bytes_not_trusted_from_names() -> None:
+    assert refusal(b"%PDF-1.7 not an image") == "unsupported_image"
+    assert refusal(b"") == "unsupported_image"
+    assert refusal(b"<svg xmlns='http://www.w3.org/2000/svg'/>") == "unsupported_image"
+
+
+def test_truncated_jpeg_is_refused() -> None:
+    data = sample("obama.jpg")
+    assert refusal(data[: len(data) // 3]) == "unsupported_image"
+
+
+def test_byte_limit() -> None:
+    data = sample("obama.jpg")
+    assert refusal(data, DecodeLimits(max_bytes=len(data) - 1)) == "image_too_large"
+
+
+def test_pixel_limit_is_checked_before_decoding() -> None:
+    assert refusal(png_header_only(30000, 30000)) == "image_too_large"
+    assert refusal(sample("obama.jpg"), DecodeLimits(max_pixels=1000 * 1000)) == "image_too_large"
+
+
+def test_exif_orientation_is_applied() -> None:
+    upright = Image.open(io.BytesIO(sample("obama_small.jpg")))
+    stored = upright.transpose(Image.Transpose.ROTATE_90)  # as a camera held sideways stores it
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 clockwise to display"
+    rgb = decode_image(encoded(stored, "JPEG", exif=exif.tobytes()), LIMITS)
+    assert rgb.shape[:2] == (upright.height, upright.width)
+
+
+def test_sixteen_bit_greyscale_is_scaled_not_clipped() -> None:
+    grey = np.asarray(Image.open(io.BytesIO(sample("obama_small.jpg"))).convert("L"), np.uint16)
+    wide = Image.fromarray(grey * 257)
+    rgb = decode_image(encoded(wide, "PNG"), LIMITS)
+    assert rgb.shape == (*grey.shape, 3)
+    assert np.abs(rgb[:, :, 0].astype(int) - grey).max() <= 1
+
+
+def test_cmyk_palette_and_alpha_become_rgb() -> None:
+    photo = Image.open(io.BytesIO(sample("obama_small.jpg")))
+    for image, fmt in [
+        (photo.convert("CMYK"), "JPEG"),
+        (photo.convert("P"), "PNG"),
+        (photo.convert("LA"), "PNG"),
+        (photo.convert("L"), "JPEG"),
+    ]:
+        rgb = decode_image(encoded(image, fmt), LIMITS)
+        assert rgb.shape == (photo.height, photo.width, 3) and rgb.dtype == np.uint8
+
+
+def test_transparent_pixels_become_white() -> None:
+    image = Image.open(io.BytesIO(sample("32bit.png")))
+    image.putpixel((0, 0), (10, 20, 30, 0))
+    assert tuple(decode_image(encoded(image, "PNG"), LIMITS)[0, 0]) == (255, 255, 255)
