@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import logging
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -23,10 +23,12 @@ from app.enrolment import (
     write_rejects,
 )
 from app.gallery import GallerySpec, sync_index
+from index import GalleryIndex
 from matcher import EncoderConfig, FaceChoice
 from matcher.dlib_engine import DIMENSION, MODEL_ID
 
-class FaceOption(str, Enum):
+
+class FaceOption(StrEnum):
     only = "only"
     central = "central"
 
@@ -134,7 +136,8 @@ def enroll(
 def index_rebuild() -> None:
     """Rebuild the index from the templates in the database."""
     settings = Settings()
-    index = sync_index(_open(settings), _spec(settings), rebuild=True)
+    spec = _spec(settings)
+    index = sync_index(_open(settings), spec, GalleryIndex(spec.model_id, spec.dimension))
     typer.echo(f"index rebuilt: {index.count} templates at revision {index.revision}")
 
 

@@ -14,8 +14,10 @@ import os
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 from pydantic import ValidationError
 from sqlalchemy import select, tuple_
@@ -67,10 +69,19 @@ class EnrolmentReport:
     rejects: list[Reject] = field(default_factory=list)
 
 
+@contextmanager
+def _manifest_file(manifest: Path) -> Iterator[TextIO]:
+    try:
+        with open(manifest, newline="", encoding="utf-8-sig") as handle:
+            yield handle
+    except (UnicodeDecodeError, csv.Error) as problem:
+        raise ManifestError(f"the manifest is not a UTF-8 CSV file: {problem}") from None
+
+
 def read_manifest(manifest: Path, images: Path) -> Iterator[PhotoJob | Reject]:
     """Rows as photo jobs, or rejects naming the row and why; other columns never leave here."""
     images = images.resolve()
-    with open(manifest, newline="", encoding="utf-8-sig") as handle:
+    with _manifest_file(manifest) as handle:
         reader = csv.DictReader(handle)
         missing = REQUIRED_COLUMNS - set(reader.fieldnames or ())
         if missing:
@@ -83,7 +94,7 @@ def read_manifest(manifest: Path, images: Path) -> Iterator[PhotoJob | Reject]:
                 yield Reject(row_number, ref, "invalid_record")
                 continue
             path = (images / ref).resolve()
-            if not ref or not path.is_relative_to(images):
+            if not path.is_relative_to(images):
                 yield Reject(row_number, ref, "photo_outside_images")
             elif not path.is_file():
                 yield Reject(row_number, ref, "photo_not_found")
@@ -93,7 +104,7 @@ def read_manifest(manifest: Path, images: Path) -> Iterator[PhotoJob | Reject]:
 
 
 def count_rows(manifest: Path) -> int:
-    with open(manifest, newline="", encoding="utf-8-sig") as handle:
+    with _manifest_file(manifest) as handle:
         return max(0, sum(1 for _ in csv.reader(handle)) - 1)
 
 

@@ -60,5 +60,6 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(_: Request, error: Exception) -> JSONResponse:
         log.error("unexpected %s", type(error).__name__)
         return _problem(
-            500, Problem(code="internal_error", message="The service failed; nothing was changed.")
+            500,
+            Problem(code="internal_error", message="The service could not complete the request."),
         )

@@ -38,24 +38,29 @@ class GallerySpec:
 
 
 def sync_index(
-    sessions: sessionmaker[Session], spec: GallerySpec, rebuild: bool = False
+    sessions: sessionmaker[Session], spec: GallerySpec, index: GalleryIndex | None = None
 ) -> GalleryIndex:
-    """Load the saved index, bring it to the database's current templates, and save it.
+    """Bring an index to the database's current templates, and save it.
 
-    A missing, damaged or foreign index file is replaced by one built from the database;
-    a stale one is brought up to date by adding and removing the templates that differ.
-    Templates are immutable and their ids never reused, so comparing ids is enough.
+    Starts from `index` (the service's in-memory one, or an empty one to rebuild from
+    scratch), else from the saved file; a missing, damaged or foreign file counts as empty.
+    Only templates whose ids differ are added or removed: templates are immutable and their
+    ids never reused, so comparing ids is enough. A saved file already current is left alone.
     """
-    index = GalleryIndex(spec.model_id, spec.dimension)
-    if not rebuild:
+    from_file = index is None
+    if index is None:
         try:
             index = GalleryIndex.load(spec.index_dir, spec.model_id, spec.dimension)
         except IndexInvalid as problem:
             log.warning("rebuilding the %s index: %s", spec.model_id, problem)
+            index, from_file = GalleryIndex(spec.model_id, spec.dimension), False
     with sessions() as session:
         # Read the revision first: rows committed before it are all visible to the reads below.
         revision = gallery_revision(session, spec.model_id)
-        if index.revision == revision and index.count == template_count(session, spec.model_id):
+        current = index.revision == revision and index.count == template_count(
+            session, spec.model_id
+        )
+        if from_file and current:
             return index
         wanted = template_ids(session, spec.model_id)
         present = set(index.ids().tolist())
@@ -101,7 +106,7 @@ class Gallery:
             revision = gallery_revision(session, self._spec.model_id)
         with self._lock:
             if self._index is None or self._index.revision != revision:
-                self._index = sync_index(self._sessions, self._spec)
+                self._index = sync_index(self._sessions, self._spec, self._index)
             return self._index
 
     def search(

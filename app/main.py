@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,6 +15,8 @@ from app.errors import install_error_handlers
 from app.gallery import Gallery, GallerySpec
 from app.routers import health, searches
 from matcher import DlibEngine, Matcher
+
+log = logging.getLogger(__name__)
 
 
 def build_services(settings: Settings) -> Services:
@@ -45,5 +48,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health.router)
     if settings.dev_search_route:
+        log.warning("the development search route is mounted: it has no access control")
         app.include_router(searches.router)
     return app

@@ -12,7 +12,7 @@ from PIL import Image
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
-from app.enrolment import Enrolment, read_manifest
+from app.enrolment import Enrolment, purge_record, read_manifest
 from app.main import create_app
 from app.schemas import RELEASED_FIELDS
 from matcher import EncoderConfig
@@ -135,3 +135,25 @@ def test_search_route_is_off_unless_the_development_setting_is_on(settings: Sett
         response = search(client, sample("obama.jpg"))
     assert response.status_code == 404
     assert Settings.model_fields["dev_search_route"].default is False
+
+
+def test_service_rebuilds_a_damaged_index_at_start(
+    settings: Settings, gallery_rows: list[dict]
+) -> None:
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/v1/health").json()["templates"] == 3
+    index_file = settings.index_dir / f"{MODEL_ID}.faiss"
+    index_file.write_bytes(b"\0" * 100)
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/v1/health").json()["templates"] == 3
+        assert search(client, sample("obama2.jpg")).json()["candidates"]
+
+
+def test_a_purge_while_serving_is_never_answered_from_the_old_index(
+    client: TestClient, sessions: sessionmaker[Session], gallery_rows: list[dict]
+) -> None:
+    assert search(client, sample("obama2.jpg")).json()["candidates"]
+    with sessions.begin() as session:
+        assert purge_record(session, gallery_rows[0]["license_number"])
+    assert search(client, sample("obama2.jpg")).json() == {"candidates": []}
+    assert client.get("/v1/health").json()["templates"] == 2

@@ -13,6 +13,8 @@ from typer.testing import CliRunner
 from app.cli import cli
 from app.config import Settings
 from app.models import Base, LicenseRecord
+from index import GalleryIndex
+from matcher.dlib_engine import DIMENSION, MODEL_ID
 from tests.conftest import DATASETS
 from tests.test_enrolment import lfw_rows, write_manifest
 
@@ -58,8 +60,11 @@ def test_enroll_purge_and_rebuild(settings: Settings, tmp_path: Path) -> None:
     assert purged.exit_code == 0 and "purged" in purged.output
     assert invoke(settings, "records", "purge", rows[0]["license_number"]).exit_code == 1
 
+    index_file = settings.index_dir / f"{MODEL_ID}.faiss"
+    index_file.write_bytes(b"damaged")
     rebuilt = invoke(settings, "index", "rebuild")
     assert rebuilt.exit_code == 0 and "1 templates" in rebuilt.output
+    assert GalleryIndex.load(settings.index_dir, MODEL_ID, DIMENSION).count == 1
 
 
 def test_manifest_without_the_identity_columns_is_refused(
@@ -72,3 +77,10 @@ def test_manifest_without_the_identity_columns_is_refused(
     assert "date_of_birth, first_name, last_name" in result.output
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(LicenseRecord)) == 0
+
+
+def test_a_manifest_that_is_not_utf8_csv_is_refused(settings: Settings, tmp_path: Path) -> None:
+    manifest = tmp_path / "m.csv"
+    manifest.write_bytes(b"license_number,first_name\n\xff\xfe\x00garbage\n")
+    result = invoke(settings, "enroll", str(manifest), "--images", str(DATASETS))
+    assert result.exit_code == 2 and "not a UTF-8 CSV file" in result.output
