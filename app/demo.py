@@ -8,14 +8,10 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
-DEMO_COLUMNS = [
-    "license_number",
-    "first_name",
-    "middle_name",
-    "last_name",
-    "date_of_birth",
-    "photo",
-]
+from app.enrolment import PHOTO_COLUMN
+from app.schemas import RELEASED_FIELDS
+
+DEMO_COLUMNS = [*RELEASED_FIELDS, PHOTO_COLUMN]
 
 
 def lfw_people(images: Path, min_photos: int) -> list[tuple[str, int]]:

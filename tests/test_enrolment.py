@@ -14,7 +14,7 @@ from sqlalchemy import MetaData, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
-from app.demo import lfw_demo_rows
+from app.demo import DEMO_COLUMNS, lfw_demo_rows
 from app.enrolment import (
     Enrolment,
     PhotoJob,
@@ -37,15 +37,7 @@ SENTINELS = {
     "address": "77 Nowhere Lane",
     "voter_indicator": "VOTERFLAG99",
 }
-COLUMNS = [
-    "license_number",
-    "first_name",
-    "middle_name",
-    "last_name",
-    "date_of_birth",
-    "photo",
-    *SENTINELS,
-]
+COLUMNS = [*DEMO_COLUMNS, *SENTINELS]
 
 
 def lfw_rows(count: int) -> list[dict[str, str]]:

@@ -106,6 +106,12 @@ def test_face_blurred(matcher: Matcher) -> None:
     assert refusal(matcher, jpeg(blurred)).code == "face_blurred"
 
 
+def test_face_turned(matcher: Matcher) -> None:
+    """John Sununu, in the middle of the frame, has his head turned about 45 degrees."""
+    photo = lfw_photo("John_Sununu", 1).read_bytes()
+    assert refusal(matcher, photo, choice="central").code == "face_turned"
+
+
 def test_small_low_resolution_photo_is_still_usable(matcher: Matcher) -> None:
     assert matcher.encode(sample("obama_small.jpg")).quality.inter_eye_px >= 20
 
