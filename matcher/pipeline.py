@@ -54,14 +54,14 @@ class Matcher:
         `multiple_faces` refusal); it must overlap a detected face.
         """
         rgb = decode_image(data, self.limits)
-        face = self._choose(rgb, self.engine.detect(rgb), box, choice)
+        face = self.choose(rgb, self.engine.detect(rgb), box, choice)
         landmarks, chip = self.engine.align(rgb, face)
         quality = assess(face, rgb.shape[:2], landmarks, chip)
         check(quality, self.policy)
         return FaceTemplate(self.model_id, self.engine.describe(chip), face, quality)
 
     @staticmethod
-    def _choose(rgb: np.ndarray, faces: list[Box], box: Box | None, choice: FaceChoice) -> Box:
+    def choose(rgb: np.ndarray, faces: list[Box], box: Box | None, choice: FaceChoice) -> Box:
         if not faces:
             raise FaceRefusal("no_face", "No face was found in the photo.")
         if box is not None:
