@@ -40,7 +40,7 @@ def decode_image(data: bytes, limits: DecodeLimits) -> np.ndarray:
     if len(data) > limits.max_bytes:
         raise FaceRefusal(
             "image_too_large",
-            f"The photo is {len(data)} bytes; the limit is {limits.max_bytes} bytes.",
+            f"The photo is larger than the limit of {limits.max_bytes} bytes.",
         )
     fmt = sniff_format(data)
     if fmt is None:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, File, Form, UploadFile
 from app.deps import ServicesDep, SessionDep
 from app.errors import ApiError
 from app.schemas import Candidate, Problem, Release, SearchResult
-from matcher import Box, FaceRefusal
+from matcher import Box
 
 router = APIRouter(prefix="/v1", tags=["searches"])
 
@@ -41,12 +41,8 @@ def search(
     ] = None,
 ) -> SearchResult:
     """Search the gallery with one probe photo: candidates for human review, nearest first."""
-    limit = services.settings.max_image_bytes
-    data = probe.file.read(limit + 1)
-    if len(data) > limit:
-        raise FaceRefusal(
-            "image_too_large", f"The photo is larger than the limit of {limit} bytes."
-        )
+    # Read no more than one byte past the limit: enough for the decoder to refuse the photo.
+    data = probe.file.read(services.settings.max_image_bytes + 1)
     template = services.encode_probe(data, parse_face_box(face_box))
     records = services.gallery.search(
         session,
