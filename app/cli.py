@@ -24,7 +24,7 @@ from app.enrolment import (
 )
 from app.gallery import GallerySpec, sync_index
 from index import GalleryIndex
-from matcher import EncoderConfig, FaceChoice
+from matcher import FaceChoice
 from matcher.dlib_engine import DIMENSION, MODEL_ID
 
 
@@ -110,9 +110,7 @@ def enroll(
     enrolment = Enrolment(
         sessions,
         MODEL_ID,
-        EncoderConfig(
-            settings.detect_max_side, settings.decode_limits, settings.quality_policy, choice
-        ),
+        settings.encoder(choice),
         workers=workers if workers is not None else settings.enroll_workers,
         batch_size=settings.enroll_batch_size,
     )

@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from matcher import DecodeLimits, QualityPolicy
+from matcher import DecodeLimits, EncoderConfig, FaceChoice, QualityPolicy
 
 
 class Settings(BaseSettings):
@@ -55,3 +55,7 @@ class Settings(BaseSettings):
             min_sharpness=self.min_sharpness,
             max_yaw_deg=self.max_yaw_deg,
         )
+
+    def encoder(self, choice: FaceChoice = "only") -> EncoderConfig:
+        """What an enrolment worker needs to encode photos as this service would."""
+        return EncoderConfig(self.detect_max_side, self.decode_limits, self.quality_policy, choice)

@@ -166,16 +166,16 @@ class Enrolment:
         done: set[tuple[str, str]] = set()
         if keys:
             with self.sessions() as session:
-                done = set(
-                    (number, digest)
-                    for number, digest in session.execute(
+                done = {
+                    tuple(row)
+                    for row in session.execute(
                         select(LicenseRecord.license_number, Photo.sha256)
                         .join(Photo)
                         .join(Template)
                         .where(Template.model_id == self.model_id)
                         .where(tuple_(LicenseRecord.license_number, Photo.sha256).in_(keys))
                     )
-                )
+                }
         seen: set[tuple[str, str]] = set()
         for item in chunk:
             if isinstance(item, PhotoJob):

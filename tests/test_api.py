@@ -15,7 +15,6 @@ from app.config import Settings
 from app.enrolment import Enrolment, purge_record, read_manifest
 from app.main import create_app
 from app.schemas import RELEASED_FIELDS
-from matcher import EncoderConfig
 from matcher.dlib_engine import MODEL_ID
 from tests.conftest import DATASETS, sample
 from tests.test_enrolment import lfw_rows, write_manifest
@@ -28,11 +27,10 @@ def gallery_rows(sessions: sessionmaker[Session], settings: Settings, tmp_path: 
     """Three made-up licences: Obama and Biden from samples/, and one LFW person."""
     rows = lfw_rows(3)
     rows[0]["photo"], rows[1]["photo"] = "samples/obama.jpg", "samples/biden.jpg"
-    encoder = EncoderConfig(
-        settings.detect_max_side, settings.decode_limits, settings.quality_policy, "central"
-    )
     manifest = write_manifest(tmp_path / "manifest.csv", rows)
-    Enrolment(sessions, MODEL_ID, encoder, workers=1).run(read_manifest(manifest, DATASETS))
+    Enrolment(sessions, MODEL_ID, settings.encoder("central"), workers=1).run(
+        read_manifest(manifest, DATASETS)
+    )
     return rows
 
 

@@ -26,7 +26,7 @@ from app.enrolment import (
 from app.gallery import GallerySpec, sync_index
 from app.models import LicenseRecord, Photo, Template
 from index import GalleryIndex
-from matcher import EncoderConfig
+from matcher import FaceChoice
 from matcher.dlib_engine import DIMENSION, MODEL_ID
 from tests.conftest import DATASETS, LFW
 
@@ -57,12 +57,12 @@ def write_manifest(path: Path, rows: list[dict[str, str]]) -> Path:
 
 
 def enrolment(
-    sessions: sessionmaker[Session], settings: Settings, batch_size: int = 8
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    batch_size: int = 8,
+    choice: FaceChoice = "central",
 ) -> Enrolment:
-    encoder = EncoderConfig(
-        settings.detect_max_side, settings.decode_limits, settings.quality_policy, "central"
-    )
-    return Enrolment(sessions, MODEL_ID, encoder, workers=2, batch_size=batch_size)
+    return Enrolment(sessions, MODEL_ID, settings.encoder(choice), workers=2, batch_size=batch_size)
 
 
 def counts(sessions: sessionmaker[Session]) -> tuple[int, int, int]:
@@ -102,11 +102,7 @@ def test_only_the_five_fields_are_kept_and_rejects_are_coded(
         {**rows[0], "license_number": "", "photo": "samples/obama.jpg"},
     ]
     manifest = write_manifest(tmp_path / "manifest.csv", rows + bad)
-    run = enrolment(sessions, settings)
-    run.encoder = EncoderConfig(
-        settings.detect_max_side, settings.decode_limits, settings.quality_policy, "only"
-    )
-    report = run.run(read_manifest(manifest, DATASETS))
+    report = enrolment(sessions, settings, choice="only").run(read_manifest(manifest, DATASETS))
     rejects_file = tmp_path / "rejects.csv"
     write_rejects(rejects_file, report.rejects)
     sync_index(sessions, spec(settings))
