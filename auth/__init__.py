@@ -1,5 +1,42 @@
 """Identity, tokens, roles and training records of the people and systems that use facematch.
 
-Arrives with the governance issue; until then the only search route is the development one,
-which is off unless FACEMATCH_DEV_SEARCH_ROUTE is set.
+Pure policy and cryptography: the accounts themselves live in the service's database.
 """
+
+from auth.lockout import LockoutPolicy, is_locked
+from auth.passwords import MIN_PASSWORD_LENGTH, hash_secret, needs_rehash, verify_secret
+from auth.roles import PERMISSIONS, SERVICE_ROLES, Permission, Role, may
+from auth.tokens import (
+    Claims,
+    SubjectKind,
+    TokenError,
+    TokenIssuer,
+    development_key,
+    signing_key_problem,
+)
+from auth.totp import accepted_step, new_secret, provisioning_uri
+from auth.training import certification_current
+
+__all__ = [
+    "MIN_PASSWORD_LENGTH",
+    "PERMISSIONS",
+    "SERVICE_ROLES",
+    "Claims",
+    "LockoutPolicy",
+    "Permission",
+    "Role",
+    "SubjectKind",
+    "TokenError",
+    "TokenIssuer",
+    "accepted_step",
+    "certification_current",
+    "development_key",
+    "hash_secret",
+    "is_locked",
+    "may",
+    "needs_rehash",
+    "new_secret",
+    "provisioning_uri",
+    "signing_key_problem",
+    "verify_secret",
+]

@@ -1,0 +1,67 @@
+"""The roles and what each may do: the one table every route checks (DESIGN.md: who uses it)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    operator = "operator"
+    staff_reviewer = "staff_reviewer"
+    manager = "manager"
+    unit_admin = "unit_admin"
+    director = "director"
+    governor_office = "governor_office"
+    auditor = "auditor"
+    records_clerk = "records_clerk"
+    admin = "admin"
+    review_system = "review_system"
+
+
+# Roles held by systems, which sign in with a client id and secret instead of a password and
+# a second factor.
+SERVICE_ROLES = frozenset({Role.review_system})
+
+
+class Permission(StrEnum):
+    submit_request = "submit_request"
+    read_request = "read_request"
+    review_request = "review_request"
+    search = "search"
+    call_on_behalf_of_operator = "call_on_behalf_of_operator"
+    decide = "decide"
+    lookup_disclosures = "lookup_disclosures"
+    read_reports = "read_reports"
+    read_audit = "read_audit"
+    manage_accounts = "manage_accounts"
+
+
+_REVIEWERS = {
+    Role.staff_reviewer,
+    Role.manager,
+    Role.unit_admin,
+    Role.director,
+    Role.governor_office,
+}
+
+PERMISSIONS: dict[Permission, frozenset[Role]] = {
+    Permission.submit_request: frozenset({Role.review_system, Role.records_clerk}),
+    Permission.read_request: frozenset(
+        {Role.review_system, Role.records_clerk, Role.operator, Role.auditor, *_REVIEWERS}
+    ),
+    # The review system records decisions that named reviewers made in it.
+    Permission.review_request: frozenset({Role.review_system, *_REVIEWERS}),
+    # Only a trained operator searches; admins and reviewers never do.
+    Permission.search: frozenset({Role.operator}),
+    # The review system may invoke a search, but only beside an operator's own token.
+    Permission.call_on_behalf_of_operator: frozenset({Role.review_system}),
+    Permission.decide: frozenset({Role.operator}),
+    Permission.lookup_disclosures: frozenset({Role.records_clerk, Role.auditor}),
+    Permission.read_reports: frozenset({Role.auditor}),
+    Permission.read_audit: frozenset({Role.auditor}),
+    Permission.manage_accounts: frozenset({Role.admin}),
+}
+
+
+def may(role: Role, permission: Permission) -> bool:
+    return role in PERMISSIONS[permission]

@@ -1,0 +1,97 @@
+"""Short-lived signed access tokens (JWT, HS256, via python-jose).
+
+A token says who (subject), which role, whether the second factor was used, and whether the
+subject is a person or a system. It is checked against the account on every request too, so
+a disabled account's tokens stop working at once.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+from jose import ExpiredSignatureError, JWTError, jwt
+
+from auth.roles import Role
+
+ALGORITHM = "HS256"
+ISSUER = "facematch"
+MIN_KEY_LENGTH = 32
+# Keys that appear in examples and templates: refused outside development.
+KNOWN_DEFAULT_KEYS = frozenset({"", "secret", "changeme", "change-me", "changethis", "development"})
+
+
+class SubjectKind(StrEnum):
+    person = "person"
+    system = "system"
+
+
+class TokenError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+@dataclass(frozen=True)
+class Claims:
+    subject: int
+    role: Role
+    kind: SubjectKind
+    mfa: bool
+    expires_at: datetime
+
+
+def signing_key_problem(key: str | None) -> str | None:
+    """Why a key must not sign tokens outside development, or None if it may."""
+    if key is None or key.strip().lower() in KNOWN_DEFAULT_KEYS:
+        return "no signing key is configured (FACEMATCH_JWT_KEY), or it is a well-known default"
+    if len(key) < MIN_KEY_LENGTH:
+        return f"the signing key (FACEMATCH_JWT_KEY) is shorter than {MIN_KEY_LENGTH} characters"
+    return None
+
+
+def development_key() -> str:
+    return secrets.token_urlsafe(MIN_KEY_LENGTH)
+
+
+class TokenIssuer:
+    def __init__(self, key: str, lifetime: timedelta) -> None:
+        self._key = key
+        self.lifetime = lifetime
+
+    def issue(
+        self, subject: int, role: Role, kind: SubjectKind, mfa: bool, now: datetime | None = None
+    ) -> str:
+        now = now or datetime.now(UTC)
+        claims = {
+            "iss": ISSUER,
+            "sub": str(subject),
+            "roles": [role.value],
+            "kind": kind.value,
+            "mfa": mfa,
+            "iat": int(now.timestamp()),
+            "exp": int((now + self.lifetime).timestamp()),
+            "jti": secrets.token_hex(8),
+        }
+        return jwt.encode(claims, self._key, algorithm=ALGORITHM)
+
+    def read(self, token: str) -> Claims:
+        try:
+            claims = jwt.decode(token, self._key, algorithms=[ALGORITHM], issuer=ISSUER)
+        except ExpiredSignatureError:
+            raise TokenError("token_expired", "The access token has expired; sign in again.")
+        except JWTError:
+            raise TokenError("invalid_token", "The access token is not valid.") from None
+        try:
+            [role] = claims["roles"]
+            return Claims(
+                subject=int(claims["sub"]),
+                role=Role(role),
+                kind=SubjectKind(claims["kind"]),
+                mfa=claims["mfa"] is True,
+                expires_at=datetime.fromtimestamp(claims["exp"], UTC),
+            )
+        except (KeyError, TypeError, ValueError):
+            raise TokenError("invalid_token", "The access token is not valid.") from None
