@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import csv
+import getpass
+import json
 import logging
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from tqdm import tqdm
 
+from app import audit
+from app.accounts import add_training, create_account, kind_of
 from app.config import Settings
 from app.db import make_engine, migrate, session_factory
 from app.demo import DEMO_COLUMNS, lfw_demo_rows
@@ -22,7 +28,11 @@ from app.enrolment import (
     read_manifest,
     write_rejects,
 )
+from app.errors import ApiError
 from app.gallery import GallerySpec, sync_index
+from app.reports import transparency
+from app.schemas import NewAccount
+from auth import Role, SubjectKind
 from index import GalleryIndex
 from matcher import FaceChoice
 from matcher.dlib_engine import DIMENSION, MODEL_ID
@@ -39,9 +49,25 @@ cli = typer.Typer(
 db_cli = typer.Typer(help="Database schema.", no_args_is_help=True)
 index_cli = typer.Typer(help="The FAISS gallery index.", no_args_is_help=True)
 records_cli = typer.Typer(help="Licence records.", no_args_is_help=True)
+accounts_cli = typer.Typer(help="Accounts and training records.", no_args_is_help=True)
+audit_cli = typer.Typer(help="The audit log.", no_args_is_help=True)
+report_cli = typer.Typer(help="Published reports.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 cli.add_typer(index_cli, name="index")
 cli.add_typer(records_cli, name="records")
+cli.add_typer(accounts_cli, name="accounts")
+cli.add_typer(audit_cli, name="audit")
+cli.add_typer(report_cli, name="report")
+
+
+def _actor() -> str:
+    """Who ran a command, as the audit log names them: the operating-system user."""
+    return f"cli:{getpass.getuser()}"
+
+
+def _refused(problem: ApiError) -> typer.Exit:
+    typer.echo(f"error: {problem.message}", err=True)
+    return typer.Exit(2)
 
 
 def _open(settings: Settings):  # type: ignore[no-untyped-def]
@@ -63,15 +89,23 @@ def _logging() -> None:
 
 @cli.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on (default FACEMATCH_HOST)")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default FACEMATCH_PORT)")] = None,
 ) -> None:
     """Migrate the database, load the index and serve the API."""
     import uvicorn
 
-    from app.main import create_app
+    from app.main import StartupRefused, create_app
 
-    uvicorn.run(create_app(Settings()), host=host, port=port)
+    settings = Settings()
+    try:
+        app = create_app(settings)
+    except StartupRefused as problem:
+        typer.echo(f"error: {problem}", err=True)
+        raise typer.Exit(2) from None
+    uvicorn.run(app, host=host or settings.host, port=port or settings.port)
 
 
 @db_cli.command("upgrade")
@@ -122,6 +156,18 @@ def enroll(
         typer.echo(f"error: {problem}", err=True)
         raise typer.Exit(2) from None
     write_rejects(rejects, report.rejects)
+    with sessions.begin() as session:
+        audit.record(
+            session,
+            "enrolment",
+            "enrolment.run",
+            _actor(),
+            "success",
+            rows=report.rows,
+            enrolled=report.enrolled,
+            already_enrolled=report.already_enrolled,
+            rejected=len(report.rejects),
+        )
     index = sync_index(sessions, _spec(settings))
     typer.echo(
         f"{report.rows} rows: {report.enrolled} photos enrolled, {report.already_enrolled} "
@@ -135,7 +181,10 @@ def index_rebuild() -> None:
     """Rebuild the index from the templates in the database."""
     settings = Settings()
     spec = _spec(settings)
-    index = sync_index(_open(settings), spec, GalleryIndex(spec.model_id, spec.dimension))
+    sessions = _open(settings)
+    index = sync_index(sessions, spec, GalleryIndex(spec.model_id, spec.dimension))
+    with sessions.begin() as session:
+        audit.record(session, "enrolment", "index.rebuild", _actor(), "success", count=index.count)
     typer.echo(f"index rebuilt: {index.count} templates at revision {index.revision}")
 
 
@@ -147,8 +196,17 @@ def records_purge(
     settings = Settings()
     sessions = _open(settings)
     with sessions.begin() as session:
-        found = purge_record(session, license_number)
-    if not found:
+        record_id = purge_record(session, license_number)
+        if record_id is not None:
+            audit.record(
+                session,
+                "enrolment",
+                "record.purge",
+                _actor(),
+                "success",
+                f"license_record:{record_id}",
+            )
+    if record_id is None:
         typer.echo("no such licence record", err=True)
         raise typer.Exit(1)
     sync_index(sessions, _spec(settings))
@@ -176,3 +234,97 @@ def demo_manifest(
             writer.writerow(row)
             rows += 1
     typer.echo(f"{rows} made-up licence records written to {out}")
+
+
+@accounts_cli.command("create")
+def accounts_create(
+    username: Annotated[str, typer.Argument(help="Login name (lower case)")],
+    role: Annotated[Role, typer.Option(help="The account's one role")],
+) -> None:
+    """Create an account, the first administrator's included. A person is asked for an
+    initial password and sets up the second factor at first sign-in; a system's client
+    secret is printed here, once."""
+    sessions = _open(Settings())
+    password = None
+    if kind_of(role) is SubjectKind.person:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        body = NewAccount(username=username, role=role, password=password)
+    except ValidationError as problem:
+        typer.echo(
+            f"error: {problem.errors()[0]['loc'][0]}: {problem.errors()[0]['msg']}", err=True
+        )
+        raise typer.Exit(2) from None
+    try:
+        with sessions.begin() as session:
+            account, secret = create_account(session, body.username, role, password, _actor())
+    except ApiError as problem:
+        raise _refused(problem) from None
+    typer.echo(f"account {account.id} created: {account.username} ({role.value})")
+    if secret is not None:
+        typer.echo(f"client id: {account.username}\nclient secret (shown once): {secret}")
+
+
+@accounts_cli.command("train")
+def accounts_train(
+    account_id: Annotated[int, typer.Argument(help="The account's id")],
+    completed: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="Completed on")],
+    expires: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="Expires on")],
+    course: Annotated[str | None, typer.Option(help="Default: the operator course")] = None,
+) -> None:
+    """Record a completed training course for an account."""
+    settings = Settings()
+    sessions = _open(settings)
+    try:
+        with sessions.begin() as session:
+            record = add_training(
+                session,
+                account_id,
+                course or settings.operator_course,
+                completed.date(),
+                expires.date(),
+                _actor(),
+            )
+    except ApiError as problem:
+        raise _refused(problem) from None
+    typer.echo(f"training record {record.id} added")
+
+
+@audit_cli.command("verify")
+def audit_verify() -> None:
+    """Check the audit log's hash chain; exit 1 naming the first bad entry if it is broken."""
+    sessions = _open(Settings())
+    with sessions.begin() as session:
+        result = audit.verify(session)
+        audit.record(
+            session,
+            "oversight",
+            "audit.verify",
+            _actor(),
+            "intact" if result.intact else "broken",
+            first_bad=result.first_bad_seq,
+        )
+    if not result.intact:
+        typer.echo(f"audit log BROKEN at entry {result.first_bad_seq}: {result.problem}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"audit log intact: {result.entries} entries")
+
+
+@report_cli.command("transparency")
+def report_transparency(
+    period_from: Annotated[
+        datetime, typer.Option("--from", formats=["%Y-%m-%d"], help="First day (UTC)")
+    ],
+    period_to: Annotated[
+        datetime, typer.Option("--to", formats=["%Y-%m-%d"], help="Day after the last (UTC)")
+    ],
+) -> None:
+    """Print the transparency report's figures as JSON."""
+    if period_to <= period_from:
+        typer.echo("error: --to must be a later day than --from", err=True)
+        raise typer.Exit(2)
+    sessions = _open(Settings())
+    with sessions.begin() as session:
+        report = transparency(session, period_from.date(), period_to.date())
+        audit.record(session, "oversight", "report.transparency", _actor(), "success")
+    typer.echo(json.dumps(report.model_dump(mode="json"), indent=2))

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.rules import RequestPolicy, normalise_statute
+from auth import LockoutPolicy
 from matcher import DecodeLimits, EncoderConfig, FaceChoice, QualityPolicy
 
 
@@ -18,8 +23,34 @@ class Settings(BaseSettings):
         default=None, description="SQLAlchemy URL; default: a SQLite file in data_dir"
     )
 
-    # The development search route has no access control; never on by default.
-    dev_search_route: bool = False
+    # Development mode signs tokens with a key made up at start-up when none is configured;
+    # anywhere else the service refuses to start without a strong key.
+    environment: Literal["development", "production"] = "production"
+    jwt_key: SecretStr | None = None
+    token_minutes: int = Field(default=15, ge=1, le=60)
+    lockout_failures: int = Field(default=5, ge=1)
+    lockout_minutes: int = Field(default=15, ge=1)
+
+    # Internal only: the address served on, the client networks let in, no interactive docs.
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    allowed_networks: list[IPv4Network | IPv6Network] = Field(
+        default_factory=lambda: [IPv4Network("127.0.0.0/8"), IPv6Network("::1/128")]
+    )
+    api_docs: bool = False
+
+    # The request rules' lists (DESIGN.md rules 2-4) and what an approval authorises (rule 7).
+    qualifying_crimes: list[str] = [
+        "narcotics",
+        "financial_crime",
+        "child_exploitation",
+        "violent_crime",
+    ]
+    immigration_statutes: list[str] = ["8 U.S.C. 1325", "8 U.S.C. 1326"]
+    immigration_agencies: list[str] = ["DHS", "ICE", "CBP", "USCIS"]
+    authorised_searches: int = Field(default=1, ge=1)
+    authorisation_days: int = Field(default=30, ge=1)
+    operator_course: str = "facial-recognition-operator"
 
     threshold: float = Field(default=0.6, gt=0)
     max_candidates: int = Field(default=5, ge=1, le=50)
@@ -55,6 +86,18 @@ class Settings(BaseSettings):
             min_sharpness=self.min_sharpness,
             max_yaw_deg=self.max_yaw_deg,
         )
+
+    @property
+    def request_policy(self) -> RequestPolicy:
+        return RequestPolicy(
+            qualifying_crimes=frozenset(self.qualifying_crimes),
+            immigration_statutes=frozenset(map(normalise_statute, self.immigration_statutes)),
+            immigration_agencies=frozenset(a.strip().upper() for a in self.immigration_agencies),
+        )
+
+    @property
+    def lockout_policy(self) -> LockoutPolicy:
+        return LockoutPolicy(self.lockout_failures, timedelta(minutes=self.lockout_minutes))
 
     def encoder(self, choice: FaceChoice = "only") -> EncoderConfig:
         """What an enrolment worker needs to encode photos as this service would."""

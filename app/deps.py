@@ -1,17 +1,24 @@
-"""What a route needs, from the application's state."""
+"""What a route needs, from the application's state: services, a database session, and the
+caller, authenticated from a bearer token and checked against the role table."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
+from app import audit
+from app.accounts import actor_of
 from app.config import Settings
+from app.errors import ApiError
 from app.gallery import Gallery
+from app.models import Account
+from auth import Claims, Permission, Role, SubjectKind, TokenError, TokenIssuer, may
 from matcher import Box, FaceTemplate, Matcher
 
 
@@ -23,6 +30,7 @@ class Services:
     sessions: sessionmaker[Session]
     matcher: Matcher
     gallery: Gallery
+    tokens: TokenIssuer
     # dlib's network keeps per-call state: one probe at a time through it.
     _matcher_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -42,3 +50,105 @@ def get_session(services: Annotated[Services, Depends(get_services)]) -> Iterato
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling, as of this request: the token's claims checked against the account."""
+
+    id: int
+    username: str
+    role: Role
+    kind: SubjectKind
+    mfa: bool
+
+    @property
+    def actor(self) -> str:
+        return actor_of(self.id)
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def _caller(services: Services, token: str) -> Caller:
+    try:
+        claims: Claims = services.tokens.read(token)
+    except TokenError as problem:
+        raise ApiError(401, problem.code, problem.message) from None
+    with services.sessions() as session:
+        account = session.get(Account, claims.subject)
+        if account is None or not account.active:
+            raise ApiError(401, "account_disabled", "This account is disabled.")
+        if account.role != claims.role or account.kind != claims.kind:
+            raise ApiError(401, "invalid_token", "The access token is not valid.")
+        return Caller(account.id, account.username, claims.role, claims.kind, claims.mfa)
+
+
+def signed_in(
+    services: ServicesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Caller:
+    """Any valid token of an active account, with or without the second factor: only the
+    second-factor set-up accepts the latter."""
+    if credentials is None:
+        raise ApiError(401, "not_authenticated", "Sign in and send the access token as a Bearer.")
+    return _caller(services, credentials.credentials)
+
+
+SignedIn = Annotated[Caller, Depends(signed_in)]
+
+
+def require(permission: Permission) -> Callable[..., Caller]:
+    """A dependency admitting callers whose role has `permission`; people need the second
+    factor for everything. Refusals are audited."""
+
+    def dependency(services: ServicesDep, caller: SignedIn, request: Request) -> Caller:
+        refusal = None
+        if caller.kind is SubjectKind.person and not caller.mfa:
+            refusal = ApiError(403, "mfa_required", "Sign in with your one-time code to do this.")
+        elif not may(caller.role, permission):
+            refusal = ApiError(403, "forbidden", f"The {caller.role.value} role may not do this.")
+        if refusal is not None:
+            with services.sessions.begin() as session:
+                audit.record(
+                    session,
+                    "access",
+                    "access.denied",
+                    caller.actor,
+                    f"refused:{refusal.code}",
+                    permission=permission.value,
+                    path=request.url.path,
+                )
+            raise refusal
+        return caller
+
+    return dependency
+
+
+def calling_system(
+    services: ServicesDep,
+    x_calling_system: Annotated[
+        str | None,
+        Header(
+            description="The request-review system's own access token, when it calls on "
+            "an operator's behalf"
+        ),
+    ] = None,
+) -> Caller | None:
+    """The system invoking a search on an operator's behalf, proven by its own token."""
+    if x_calling_system is None:
+        return None
+    try:
+        system = _caller(services, x_calling_system.removeprefix("Bearer ").strip())
+    except ApiError:
+        system = None
+    if system is None or not may(system.role, Permission.call_on_behalf_of_operator):
+        raise ApiError(
+            403,
+            "unknown_calling_system",
+            "X-Calling-System does not carry the token of a known request-review system.",
+        )
+    return system
+
+
+CallingSystem = Annotated[Caller | None, Depends(calling_system)]

@@ -253,17 +253,18 @@ def write_rejects(path: Path, rejects: list[Reject]) -> None:
     os.replace(tmp, path)
 
 
-def purge_record(session: Session, license_number: str) -> bool:
-    """Delete a licence record with its photos and templates; the caller commits."""
+def purge_record(session: Session, license_number: str) -> int | None:
+    """Delete a licence record with its photos and templates, returning its id (None if there
+    is no such record); the caller commits."""
     record = session.scalar(
         select(LicenseRecord).where(LicenseRecord.license_number == license_number.strip().upper())
     )
     if record is None:
-        return False
+        return None
     models = set(
         session.scalars(select(Template.model_id).join(Photo).where(Photo.record_id == record.id))
     )
     session.delete(record)
     for model_id in models:
         bump_revision(session, model_id)
-    return True
+    return record.id

@@ -1,65 +1,9 @@
-"""Every refusal the API makes, as a 4xx with a stable code and a sentence (schemas.Problem)."""
+"""The refusal every rule and route raises: a 4xx status, a stable code, a sentence."""
 
 from __future__ import annotations
-
-import logging
-
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException
-
-from app.schemas import FaceBox, Problem
-from matcher import FaceRefusal
-
-log = logging.getLogger(__name__)
-
-_HTTP_CODES = {
-    404: ("not_found", "There is no such resource."),
-    405: ("method_not_allowed", "That method is not allowed on this resource."),
-}
 
 
 class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
-
-
-def _problem(status: int, problem: Problem) -> JSONResponse:
-    return JSONResponse(problem.model_dump(exclude_none=True), status_code=status)
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def _api_error(_: Request, error: ApiError) -> JSONResponse:
-        return _problem(error.status, Problem(code=error.code, message=error.message))
-
-    @app.exception_handler(FaceRefusal)
-    async def _face_refusal(_: Request, refusal: FaceRefusal) -> JSONResponse:
-        faces = [FaceBox(**vars(box)) for box in refusal.faces] or None
-        status = 413 if refusal.too_large else 422
-        return _problem(status, Problem(code=refusal.code, message=refusal.message, faces=faces))
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:
-        where = "; ".join(
-            f"{'.'.join(str(part) for part in e['loc'][1:]) or 'body'}: {e['msg']}"
-            for e in error.errors()
-        )
-        return _problem(
-            422, Problem(code="invalid_request", message=f"The request is not valid: {where}.")
-        )
-
-    @app.exception_handler(HTTPException)
-    async def _http(_: Request, error: HTTPException) -> JSONResponse:
-        code, message = _HTTP_CODES.get(error.status_code, ("http_error", str(error.detail)))
-        return _problem(error.status_code, Problem(code=code, message=message))
-
-    @app.exception_handler(Exception)
-    async def _unexpected(_: Request, error: Exception) -> JSONResponse:
-        log.error("unexpected %s", type(error).__name__)
-        return _problem(
-            500,
-            Problem(code="internal_error", message="The service could not complete the request."),
-        )

@@ -87,6 +87,12 @@ def sync_index(
     return index
 
 
+@dataclass(frozen=True)
+class Hits:
+    index_revision: int
+    matches: list[tuple[LicenseRecord, float]]
+
+
 class Gallery:
     """The service's in-memory index: checked against the database's revision before every
     search, so it never answers from templates the database no longer holds."""
@@ -111,9 +117,11 @@ class Gallery:
 
     def search(
         self, session: Session, descriptor: np.ndarray, threshold: float, limit: int
-    ) -> list[LicenseRecord]:
-        """The licence records of the nearest distinct people under the threshold, nearest first."""
-        neighbours = self.current().search(descriptor, limit * _NEIGHBOUR_FANOUT)
+    ) -> Hits:
+        """The licence records of the nearest distinct people under the threshold, nearest
+        first, with their distances and the index revision that found them."""
+        index = self.current()
+        neighbours = index.search(descriptor, limit * _NEIGHBOUR_FANOUT)
         owner = record_ids_of_templates(session, [template_id for template_id, _ in neighbours])
         chosen = select_candidates(
             ((owner[t], distance) for t, distance in neighbours if t in owner), threshold, limit
@@ -124,4 +132,4 @@ class Gallery:
                 select(LicenseRecord).where(LicenseRecord.id.in_([rid for rid, _ in chosen]))
             )
         }
-        return [records[rid] for rid, _ in chosen if rid in records]
+        return Hits(index.revision, [(records[rid], d) for rid, d in chosen if rid in records])

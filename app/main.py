@@ -1,26 +1,47 @@
-"""The FastAPI application."""
+"""The FastAPI application: internal only, every route but health and sign-in behind a token."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
+from ipaddress import ip_address
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 
 from app.config import Settings
 from app.db import make_engine, migrate, session_factory
 from app.deps import Services
-from app.errors import install_error_handlers
 from app.gallery import Gallery, GallerySpec
-from app.routers import health, searches
+from app.handlers import install_error_handlers, problem_response
+from app.routers import accounts, disclosures, health, login, oversight, requests, searches
+from auth import TokenIssuer, development_key, signing_key_problem
 from matcher import DlibEngine, Matcher
 
 log = logging.getLogger(__name__)
 
 
+class StartupRefused(RuntimeError):
+    """The configuration is unsafe to serve with."""
+
+
+def signing_key(settings: Settings) -> str:
+    """The configured token key; outside development, a missing or weak one stops start-up."""
+    key = settings.jwt_key.get_secret_value() if settings.jwt_key else None
+    problem = signing_key_problem(key)
+    if problem is None:
+        assert key is not None
+        return key
+    if settings.environment != "development":
+        raise StartupRefused(f"refusing to start: {problem}")
+    log.warning("development mode: %s; tokens are signed with a key made up for this run", problem)
+    return development_key()
+
+
 def build_services(settings: Settings) -> Services:
     """Load the models, migrate the database and bring the index in step with it."""
+    tokens = TokenIssuer(signing_key(settings), timedelta(minutes=settings.token_minutes))
     database = make_engine(settings.sqlalchemy_url)
     migrate(database)
     sessions = session_factory(database)
@@ -28,26 +49,47 @@ def build_services(settings: Settings) -> Services:
     matcher = Matcher(engine, settings.decode_limits, settings.quality_policy)
     gallery = Gallery(sessions, GallerySpec(settings.index_dir, engine.model_id, engine.dimension))
     gallery.current()
-    return Services(settings, sessions, matcher, gallery)
+    return Services(settings, sessions, matcher, gallery, tokens)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    signing_key(settings)  # refuse to build an app that could not start
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.services = build_services(settings)
         yield
 
+    docs = settings.api_docs
     app = FastAPI(
         title="facematch",
         description="Internal face match service of the licensing agency.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
     )
     install_error_handlers(app)
-    app.include_router(health.router)
-    if settings.dev_search_route:
-        log.warning("the development search route is mounted: it has no access control")
-        app.include_router(searches.router)
+
+    @app.middleware("http")
+    async def internal_only(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        """Refuse clients outside the configured networks before anything else runs."""
+        try:
+            address = ip_address(request.client.host) if request.client else None
+        except ValueError:
+            address = None
+        if address is None or not any(address in n for n in settings.allowed_networks):
+            return problem_response(
+                403,
+                "client_not_allowed",
+                "This service is reachable only from the agency's network.",
+            )
+        return await call_next(request)
+
+    for module in (health, login, accounts, requests, searches, disclosures, oversight):
+        app.include_router(module.router)
     return app

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Annotated, Any
+import json
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from app.rules import AgencyKind, Decision, LegalProcess, Level, Status
+from auth import MIN_PASSWORD_LENGTH, Role
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 LicenseNumber = Annotated[
@@ -53,8 +64,12 @@ class Candidate(Release):
 
 
 class SearchResult(BaseModel):
+    """What the operator sees: candidates for human review, nearest first, no scores."""
+
     model_config = ConfigDict(extra="forbid")
 
+    search_id: int
+    request_id: int
     candidates: list[Candidate]
 
 
@@ -75,6 +90,261 @@ class Problem(BaseModel):
     code: str
     message: str
     faces: list[FaceBox] | None = None
+
+
+class Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Username = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9._-]{2,63}$")]
+Sha256 = Annotated[str, StringConstraints(to_lower=True, pattern=r"^[0-9a-fA-F]{64}$")]
+
+
+# Accounts and signing in
+
+
+class Login(Input):
+    username: str = Field(max_length=64)
+    password: str = Field(max_length=1024)
+    totp_code: str | None = Field(default=None, max_length=10)
+
+
+class ClientCredentials(Input):
+    client_id: str = Field(max_length=64)
+    client_secret: str = Field(max_length=1024)
+
+
+class AccessToken(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int
+    mfa: bool
+
+
+class TotpSetup(BaseModel):
+    """Shown once: the URI an authenticator app reads (usually as a QR code)."""
+
+    otpauth_uri: str
+
+
+class TotpCode(Input):
+    code: str = Field(max_length=10)
+
+
+class NewAccount(Input):
+    username: Username
+    role: Role
+    # A person's initial password; a system gets a client secret instead.
+    password: str | None = Field(default=None, min_length=MIN_PASSWORD_LENGTH, max_length=1024)
+
+
+class AccountView(BaseModel):
+    id: int
+    username: str
+    kind: str
+    role: Role
+    active: bool
+    totp_active: bool
+    locked_until: datetime | None
+
+
+class CreatedAccount(AccountView):
+    # A system's secret, shown once and stored only as a hash.
+    client_secret: str | None = None
+
+
+class AccountChange(Input):
+    active: bool
+
+
+class NewTraining(Input):
+    course: Text
+    completed_on: date
+    expires_on: date
+
+    @model_validator(mode="after")
+    def _in_order(self) -> NewTraining:
+        if self.expires_on < self.completed_on:
+            raise ValueError("expires_on is before completed_on")
+        return self
+
+
+class TrainingView(BaseModel):
+    id: int
+    account_id: int
+    course: str
+    completed_on: date
+    expires_on: date
+
+
+# Requests and reviews
+
+
+class CourtOrder(Input):
+    court: Text
+    judge: Text
+    signed_on: date
+    document_sha256: Sha256
+
+
+class Crime(Input):
+    category: Annotated[str, StringConstraints(to_lower=True, min_length=1, max_length=64)]
+    statutes: list[Text] = Field(default_factory=list, max_length=20)
+
+
+class NewRequest(Input):
+    """An agency's request (rule 1). Screening reads it as submitted; it is kept as is."""
+
+    agency_name: Text
+    agency_code: Annotated[str, StringConstraints(to_upper=True, min_length=1, max_length=32)]
+    agency_kind: AgencyKind
+    immigration_authority: bool = False
+    case_number: Text
+    requesting_officer: Text
+    crime: Crime
+    legal_process: LegalProcess
+    court_order: CourtOrder | None = None
+    narrative: str = Field(min_length=1, max_length=10_000)
+
+    @model_validator(mode="after")
+    def _court_order_matches(self) -> NewRequest:
+        if (self.legal_process is LegalProcess.court_order) != (self.court_order is not None):
+            raise ValueError(
+                "court_order is required with, and only with, legal_process court_order"
+            )
+        return self
+
+
+class ScreeningView(BaseModel):
+    passed: bool
+    rule: str
+    reason: str
+    immigration_authority: bool
+    immigration_related: bool
+
+
+class ReviewView(BaseModel):
+    level: Level
+    reviewer: str
+    via_system: str | None
+    decision: Decision
+    reason: str
+    decided_at: datetime
+
+
+class Authorisation(BaseModel):
+    searches_allowed: int
+    searches_used: int
+    expires_at: datetime
+
+
+class RequestView(BaseModel):
+    id: int
+    status: Status
+    submitted_at: datetime
+    agency_name: str
+    agency_kind: AgencyKind
+    case_number: str
+    crime_category: str
+    statutes: list[str]
+    legal_process: LegalProcess
+    screening: ScreeningView
+    awaiting: Level | None
+    reviews: list[ReviewView]
+    authorisation: Authorisation | None
+
+
+class NewReview(Input):
+    decision: Decision
+    reason: str = Field(min_length=1, max_length=2000)
+    # The request-review system names the reviewer whose decision it records.
+    reviewer: str | None = Field(default=None, max_length=64)
+
+
+# Human review of a search, and what is released
+
+
+class SearchDecision(Input):
+    """The operator's conclusion: the rank of the one candidate confirmed, or null for none."""
+
+    confirmed_rank: int | None = Field(ge=1)
+
+
+class DecisionView(BaseModel):
+    search_id: int
+    decision: Literal["confirmed", "none"]
+    release: Release | None
+
+
+class DisclosureView(BaseModel):
+    released_at: datetime
+    agency_name: str
+    request_id: int
+    case_number: str
+
+
+class Disclosures(BaseModel):
+    disclosures: list[DisclosureView]
+
+
+# Oversight
+
+
+class ScreeningFigures(BaseModel):
+    passed: int
+    rejected: int
+    rejected_by_rule: dict[str, int]
+
+
+class ReviewFigures(BaseModel):
+    approved: int
+    denied: int
+    in_review: int
+
+
+class TransparencyReport(BaseModel):
+    """The figures the agency publishes: requests submitted in [from, to) and what became of
+    them, and the searches, confirmations and releases made in the same period."""
+
+    period_from: date
+    period_to: date
+    requests: int
+    by_agency_kind: dict[str, int]
+    immigration_related: int
+    immigration_authority: int
+    court_order_present: int
+    screening: ScreeningFigures
+    reviews: ReviewFigures
+    forwarded_to_governor_office: int
+    approval_rate: float | None
+    searches: int
+    confirmations: int
+    releases: int
+
+
+class AuditVerification(BaseModel):
+    intact: bool
+    entries: int
+    first_bad_seq: int | None
+    problem: str | None
+
+
+class AuditEntryView(BaseModel):
+    seq: int
+    at: datetime
+    component: str
+    event_type: str
+    actor: str
+    outcome: str
+    object_id: str | None
+    details: dict[str, Any]
+    hash: str
+
+    @field_validator("details", mode="before")
+    @classmethod
+    def _stored_as_json(cls, value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) else value
 
 
 class Health(BaseModel):

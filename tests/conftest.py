@@ -27,6 +27,7 @@ DATASETS = Path(
     )
 )
 SAMPLES = DATASETS / "samples"
+TEST_KEY = "test-signing-key-" + "k" * 32
 LFW = DATASETS / "lfw"
 
 
@@ -74,7 +75,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "var", database_url=database_url, dev_search_route=True)
+    return Settings(data_dir=tmp_path / "var", database_url=database_url, jwt_key=TEST_KEY)
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""The HTTP API in process, against SQLite and PostgreSQL: five fields out, every refusal a 4xx."""
+"""The search over HTTP in process, against SQLite and PostgreSQL, under an approved request:
+five fields out, every refusal a 4xx."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ from app.config import Settings
 from app.enrolment import Enrolment, purge_record, read_manifest
 from app.main import create_app
 from app.schemas import RELEASED_FIELDS
+from auth import Role
 from matcher.dlib_engine import MODEL_ID
 from tests.conftest import DATASETS, sample
+from tests.governance import LOOPBACK, Staff, add_reviewers, approve, request_body
 from tests.test_enrolment import lfw_rows, write_manifest
 
 FIVE_FIELDS = {"first_name", "middle_name", "last_name", "date_of_birth", "license_number"}
@@ -34,24 +37,54 @@ def gallery_rows(sessions: sessionmaker[Session], settings: Settings, tmp_path: 
     return rows
 
 
+class Desk:
+    """An operator at work on one approved request that allows plenty of searches."""
+
+    def __init__(self, client: TestClient, staff: Staff) -> None:
+        self.client = client
+        staff.add("rita.records", Role.records_clerk)
+        staff.add("olga.operator", Role.operator)
+        add_reviewers(staff)
+        submitted = client.post(
+            "/v1/requests", headers=staff.headers("rita.records"), json=request_body()
+        )
+        self.request_id = submitted.json()["id"]
+        approve(client, staff, self.request_id)
+        self.headers = staff.headers("olga.operator")
+
+    def search(self, data: bytes, **form: str):  # type: ignore[no-untyped-def]
+        return self.client.post(
+            f"/v1/requests/{self.request_id}/searches",
+            headers=self.headers,
+            files={"probe": ("probe.jpg", data)},
+            data=form,
+        )
+
+
 @pytest.fixture
-def client(settings: Settings, gallery_rows: list[dict]) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as test_client:
-        yield test_client
+def searching(settings: Settings) -> Settings:
+    return settings.model_copy(update={"authorised_searches": 100})
 
 
-def search(client: TestClient, data: bytes, **form: str):  # type: ignore[no-untyped-def]
-    return client.post("/v1/searches", files={"probe": ("probe.jpg", data)}, data=form)
+@pytest.fixture
+def desk(
+    searching: Settings, sessions: sessionmaker[Session], gallery_rows: list[dict]
+) -> Iterator[Desk]:
+    with TestClient(create_app(searching), client=LOOPBACK) as client:
+        yield Desk(client, Staff(sessions, searching))
 
 
-def test_a_match_releases_exactly_the_five_fields(
-    client: TestClient, gallery_rows: list[dict]
-) -> None:
+def candidates(response) -> list[dict]:  # type: ignore[no-untyped-def]
+    assert response.status_code == 201, response.json()
+    return response.json()["candidates"]
+
+
+def test_a_search_shows_rank_and_the_five_fields(desk: Desk, gallery_rows: list[dict]) -> None:
     assert set(RELEASED_FIELDS) == FIVE_FIELDS
-    response = search(client, sample("obama2.jpg"))
-    assert response.status_code == 200
+    response = desk.search(sample("obama2.jpg"))
+    assert response.status_code == 201
     body = response.json()
-    assert set(body) == {"candidates"}
+    assert set(body) == {"search_id", "request_id", "candidates"}
     [candidate] = body["candidates"]
     assert set(candidate) == FIVE_FIELDS | {"rank"}
     expected = gallery_rows[0]
@@ -61,19 +94,18 @@ def test_a_match_releases_exactly_the_five_fields(
     assert "Quillfeather" not in response.text and "987-65-4321" not in response.text
 
 
-def test_a_stranger_gets_no_candidates(client: TestClient) -> None:
-    response = search(client, sample("alex-lacamoire.png"))
-    assert response.status_code == 200 and response.json() == {"candidates": []}
+def test_a_stranger_gets_no_candidates(desk: Desk) -> None:
+    assert candidates(desk.search(sample("alex-lacamoire.png"))) == []
 
 
-def test_several_faces_then_the_chosen_box(client: TestClient, gallery_rows: list[dict]) -> None:
-    refused = search(client, sample("two_people.jpg"))
+def test_several_faces_then_the_chosen_box(desk: Desk, gallery_rows: list[dict]) -> None:
+    refused = desk.search(sample("two_people.jpg"))
     assert refused.status_code == 422
     body = refused.json()
     assert body["code"] == "multiple_faces" and len(body["faces"]) == 2 and body["message"]
     for face in body["faces"]:
         box = ",".join(str(face[k]) for k in ("left", "top", "right", "bottom"))
-        assert search(client, sample("two_people.jpg"), face_box=box).status_code == 200
+        assert desk.search(sample("two_people.jpg"), face_box=box).status_code == 201
 
 
 @pytest.mark.parametrize(
@@ -89,37 +121,55 @@ def test_several_faces_then_the_chosen_box(client: TestClient, gallery_rows: lis
     ],
 )
 def test_refusals_are_4xx_with_a_code_and_a_sentence(
-    client: TestClient, data: bytes, form: dict, status: int, code: str
+    desk: Desk, data: bytes, form: dict, status: int, code: str
 ) -> None:
-    response = search(client, data, **form)
+    response = desk.search(data, **form)
     assert response.status_code == status
     body = response.json()
     assert body["code"] == code and body["message"].endswith(".")
 
 
-def test_no_face(client: TestClient) -> None:
+def test_no_face(desk: Desk) -> None:
     background = Image.open(io.BytesIO(sample("obama-1080p.jpg"))).crop((0, 600, 500, 1080))
     buffer = io.BytesIO()
     background.save(buffer, "PNG")
-    assert search(client, buffer.getvalue()).json()["code"] == "no_face"
+    assert desk.search(buffer.getvalue()).json()["code"] == "no_face"
 
 
-def test_too_large_is_413(settings: Settings, gallery_rows: list[dict]) -> None:
-    small = settings.model_copy(update={"max_image_bytes": 50_000})
-    with TestClient(create_app(small)) as client:
-        response = search(client, sample("obama.jpg"))
+def test_refused_probes_spend_no_search(desk: Desk) -> None:
+    for _ in range(3):
+        assert desk.search(b"not a photo").status_code == 422
+    request = desk.client.get(f"/v1/requests/{desk.request_id}", headers=desk.headers).json()
+    assert request["authorisation"]["searches_used"] == 0
+
+
+def test_too_large_is_413(
+    searching: Settings, sessions: sessionmaker[Session], gallery_rows: list[dict]
+) -> None:
+    small = searching.model_copy(update={"max_image_bytes": 50_000})
+    with TestClient(create_app(small), client=LOOPBACK) as client:
+        response = Desk(client, Staff(sessions, small)).search(sample("obama.jpg"))
     assert response.status_code == 413 and response.json()["code"] == "image_too_large"
 
 
-def test_missing_probe_and_unknown_routes(client: TestClient) -> None:
-    missing = client.post("/v1/searches", data={"face_box": "1,2,3,4"})
+def test_missing_probe_and_unknown_routes(desk: Desk) -> None:
+    missing = desk.client.post(
+        f"/v1/requests/{desk.request_id}/searches", headers=desk.headers, data={"face_box": "1"}
+    )
     assert missing.status_code == 422 and missing.json()["code"] == "invalid_request"
-    assert client.get("/v1/nothing").json()["code"] == "not_found"
-    assert client.get("/v1/searches").status_code == 405
+    assert desk.client.get("/v1/nothing").json()["code"] == "not_found"
+    assert desk.client.get(f"/v1/requests/{desk.request_id}/searches").status_code == 405
 
 
-def test_health_reports_engine_and_gallery(client: TestClient) -> None:
-    assert client.get("/v1/health").json() == {
+def test_the_development_search_route_is_gone(desk: Desk) -> None:
+    response = desk.client.post(
+        "/v1/searches", headers=desk.headers, files={"probe": ("p.jpg", sample("obama.jpg"))}
+    )
+    assert response.status_code == 404
+
+
+def test_health_reports_engine_and_gallery(desk: Desk) -> None:
+    assert desk.client.get("/v1/health").json() == {
         "status": "ok",
         "model_id": MODEL_ID,
         "templates": 3,
@@ -127,31 +177,23 @@ def test_health_reports_engine_and_gallery(client: TestClient) -> None:
     }
 
 
-def test_search_route_is_off_unless_the_development_setting_is_on(settings: Settings) -> None:
-    production = settings.model_copy(update={"dev_search_route": False})
-    with TestClient(create_app(production)) as client:
-        response = search(client, sample("obama.jpg"))
-    assert response.status_code == 404
-    assert Settings.model_fields["dev_search_route"].default is False
-
-
 def test_service_rebuilds_a_damaged_index_at_start(
-    settings: Settings, gallery_rows: list[dict]
+    searching: Settings, sessions: sessionmaker[Session], gallery_rows: list[dict]
 ) -> None:
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(searching), client=LOOPBACK) as client:
         assert client.get("/v1/health").json()["templates"] == 3
-    index_file = settings.index_dir / f"{MODEL_ID}.faiss"
+    index_file = searching.index_dir / f"{MODEL_ID}.faiss"
     index_file.write_bytes(b"\0" * 100)
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(searching), client=LOOPBACK) as client:
         assert client.get("/v1/health").json()["templates"] == 3
-        assert search(client, sample("obama2.jpg")).json()["candidates"]
+        assert candidates(Desk(client, Staff(sessions, searching)).search(sample("obama2.jpg")))
 
 
 def test_a_purge_while_serving_is_never_answered_from_the_old_index(
-    client: TestClient, sessions: sessionmaker[Session], gallery_rows: list[dict]
+    desk: Desk, sessions: sessionmaker[Session], gallery_rows: list[dict]
 ) -> None:
-    assert search(client, sample("obama2.jpg")).json()["candidates"]
+    assert candidates(desk.search(sample("obama2.jpg")))
     with sessions.begin() as session:
         assert purge_record(session, gallery_rows[0]["license_number"])
-    assert search(client, sample("obama2.jpg")).json() == {"candidates": []}
-    assert client.get("/v1/health").json()["templates"] == 2
+    assert candidates(desk.search(sample("obama2.jpg"))) == []
+    assert desk.client.get("/v1/health").json()["templates"] == 2

@@ -1,16 +1,33 @@
-"""The development search route: no access control, so mounted only when
-FACEMATCH_DEV_SEARCH_ROUTE is on. The gated search of the governance issue replaces it."""
+"""The gated search: a trained operator, signed in with the second factor, searches under an
+approved request; then confirms one candidate, or none, before anything is released."""
 
+from __future__ import annotations
+
+import hashlib
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, Depends, File, Form, UploadFile
 
-from app.deps import ServicesDep, SessionDep
+from app import audit
+from app.deps import Caller, CallingSystem, ServicesDep, SessionDep, require
 from app.errors import ApiError
-from app.schemas import Candidate, Problem, Release, SearchResult
+from app.schemas import Candidate, DecisionView, Problem, Release, SearchDecision, SearchResult
+from app.workflow import COMPONENT, authorise_search, decide, record_search, request_ref, search_ref
+from auth import Permission
 from matcher import Box
 
-router = APIRouter(prefix="/v1", tags=["searches"])
+router = APIRouter(
+    prefix="/v1",
+    tags=["searches"],
+    responses={
+        401: {"model": Problem},
+        403: {"model": Problem},
+        404: {"model": Problem},
+        409: {"model": Problem},
+        413: {"model": Problem},
+        422: {"model": Problem},
+    },
+)
 
 
 def parse_face_box(text: str | None) -> Box | None:
@@ -27,32 +44,72 @@ def parse_face_box(text: str | None) -> Box | None:
     return Box(left, top, right, bottom)
 
 
-@router.post(
-    "/searches",
-    response_model=SearchResult,
-    responses={413: {"model": Problem}, 422: {"model": Problem}},
-)
+@router.post("/requests/{request_id}/searches", response_model=SearchResult, status_code=201)
 def search(
+    request_id: int,
     services: ServicesDep,
     session: SessionDep,
+    operator: Annotated[Caller, Depends(require(Permission.search))],
+    system: CallingSystem,
     probe: Annotated[UploadFile, File(description="JPEG or PNG photo of the face to search")],
     face_box: Annotated[
         str | None, Form(description="left,top,right,bottom of the face to use, when several")
     ] = None,
 ) -> SearchResult:
-    """Search the gallery with one probe photo: candidates for human review, nearest first."""
-    # Read no more than one byte past the limit: enough for the decoder to refuse the photo.
-    data = probe.file.read(services.settings.max_image_bytes + 1)
-    template = services.encode_probe(data, parse_face_box(face_box))
-    records = services.gallery.search(
-        session,
-        template.descriptor,
-        services.settings.threshold,
-        services.settings.max_candidates,
-    )
+    """Search the gallery under an approved request: candidates for the operator's review,
+    nearest first. The request's authorisation is spent only by a search that ran."""
+    settings = services.settings
+    via = system.id if system else None
+    with audit.refusals_recorded(
+        session, COMPONENT, "search", operator.actor, request_ref(request_id)
+    ):
+        with session.begin():
+            authorise_search(session, request_id, operator.id, settings.operator_course)
+        # Read no more than one byte past the limit: enough for the decoder to refuse it.
+        data = probe.file.read(settings.max_image_bytes + 1)
+        template = services.encode_probe(data, parse_face_box(face_box))
+        with session.begin():
+            hits = services.gallery.search(
+                session, template.descriptor, settings.threshold, settings.max_candidates
+            )
+            recorded = record_search(
+                session,
+                request_id,
+                operator.id,
+                via,
+                hashlib.sha256(data).hexdigest(),
+                services.gallery.model_id,
+                settings.threshold,
+                hits,
+                settings.operator_course,
+            )
     return SearchResult(
+        search_id=recorded.id,
+        request_id=request_id,
         candidates=[
             Candidate(rank=rank, **Release.model_validate(record).model_dump())
-            for rank, record in enumerate(records, start=1)
-        ]
+            for rank, (record, _) in enumerate(hits.matches, start=1)
+        ],
+    )
+
+
+@router.post("/searches/{search_id}/decision", response_model=DecisionView)
+def decision(
+    search_id: int,
+    body: SearchDecision,
+    session: SessionDep,
+    operator: Annotated[Caller, Depends(require(Permission.decide))],
+    system: CallingSystem,
+) -> DecisionView:
+    """The operator's human review of the candidates. Confirming one records a disclosure to
+    the requesting agency and returns the release: that person's five fields, nothing more."""
+    with audit.refusals_recorded(
+        session, COMPONENT, "search.decision", operator.actor, search_ref(search_id)
+    ):
+        with session.begin():
+            searched, record = decide(session, search_id, operator.id, body.confirmed_rank)
+    return DecisionView(
+        search_id=search_id,
+        decision=searched.decision,
+        release=Release.model_validate(record) if record is not None else None,
     )

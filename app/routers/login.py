@@ -1,0 +1,73 @@
+"""Signing in: people with a password and a TOTP code, systems with client credentials; and a
+person's one-time set-up of the second factor."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from app.accounts import confirm_totp, get_account, sign_in, start_totp
+from app.deps import Services, ServicesDep, SessionDep, SignedIn
+from app.models import Account
+from app.schemas import AccessToken, ClientCredentials, Login, Problem, TotpCode, TotpSetup
+from auth import Role, SubjectKind
+
+router = APIRouter(
+    prefix="/v1/auth",
+    tags=["sign-in"],
+    responses={401: {"model": Problem}, 403: {"model": Problem}, 422: {"model": Problem}},
+)
+
+
+def _token(services: Services, account: Account, kind: SubjectKind, mfa: bool) -> AccessToken:
+    lifetime = services.tokens.lifetime
+    return AccessToken(
+        access_token=services.tokens.issue(account.id, Role(account.role), kind, mfa),
+        expires_in=int(lifetime.total_seconds()),
+        mfa=mfa,
+    )
+
+
+@router.post("/login", response_model=AccessToken)
+def login(body: Login, services: ServicesDep, session: SessionDep) -> AccessToken:
+    """A person signs in. Without a TOTP code set up yet, the token (mfa: false) is good only
+    for setting one up; every other route needs a token made with the code."""
+    account, mfa = sign_in(
+        session,
+        body.username,
+        body.password,
+        body.totp_code,
+        SubjectKind.person,
+        services.settings.lockout_policy,
+    )
+    return _token(services, account, SubjectKind.person, mfa)
+
+
+@router.post("/token", response_model=AccessToken)
+def client_token(
+    body: ClientCredentials, services: ServicesDep, session: SessionDep
+) -> AccessToken:
+    """A system (the request-review system) signs in with its client id and secret."""
+    account, _ = sign_in(
+        session,
+        body.client_id,
+        body.client_secret,
+        None,
+        SubjectKind.system,
+        services.settings.lockout_policy,
+    )
+    return _token(services, account, SubjectKind.system, mfa=False)
+
+
+@router.post("/totp", response_model=TotpSetup)
+def set_up_totp(caller: SignedIn, session: SessionDep) -> TotpSetup:
+    """Start the second factor: the otpauth URI is shown this once."""
+    with session.begin():
+        uri = start_totp(session, get_account(session, caller.id))
+    return TotpSetup(otpauth_uri=uri)
+
+
+@router.post("/totp/confirm", status_code=204)
+def confirm_totp_code(body: TotpCode, caller: SignedIn, session: SessionDep) -> None:
+    """Turn the second factor on with a first code; then sign in again with a code."""
+    with session.begin():
+        confirm_totp(session, get_account(session, caller.id), body.code)

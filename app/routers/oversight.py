@@ -1,0 +1,72 @@
+"""Oversight: the transparency report and the audit log, for auditors."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy import select
+
+from app import audit
+from app.deps import Caller, SessionDep, require
+from app.errors import ApiError
+from app.models import AuditEntry
+from app.reports import transparency
+from app.schemas import AuditEntryView, AuditVerification, Problem, TransparencyReport
+from auth import Permission
+
+router = APIRouter(
+    prefix="/v1",
+    tags=["oversight"],
+    responses={401: {"model": Problem}, 403: {"model": Problem}, 422: {"model": Problem}},
+)
+_COMPONENT = "oversight"
+Auditor = Annotated[Caller, Depends(require(Permission.read_audit))]
+
+
+@router.get("/reports/transparency", response_model=TransparencyReport)
+def transparency_report(
+    period_from: Annotated[date, Query(alias="from", description="First day (UTC)")],
+    period_to: Annotated[date, Query(alias="to", description="Day after the last (UTC)")],
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(require(Permission.read_reports))],
+) -> TransparencyReport:
+    if period_to <= period_from:
+        raise ApiError(422, "invalid_period", "'to' must be a later day than 'from'.")
+    with session.begin():
+        report = transparency(session, period_from, period_to)
+        audit.record(session, _COMPONENT, "report.transparency", caller.actor, "success")
+    return report
+
+
+@router.get("/audit", response_model=list[AuditEntryView])
+def read_audit_log(
+    session: SessionDep,
+    caller: Auditor,
+    after: Annotated[int, Query(ge=0, description="Entries after this number")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[AuditEntryView]:
+    with session.begin():
+        entries = session.scalars(
+            select(AuditEntry).where(AuditEntry.seq > after).order_by(AuditEntry.seq).limit(limit)
+        ).all()
+        views = [AuditEntryView.model_validate(e, from_attributes=True) for e in entries]
+        audit.record(session, _COMPONENT, "audit.read", caller.actor, "success", after=after)
+    return views
+
+
+@router.get("/audit/verify", response_model=AuditVerification)
+def verify_audit_log(session: SessionDep, caller: Auditor) -> AuditVerification:
+    """Walk the hash chain; name the first entry edited, deleted, inserted or moved."""
+    with session.begin():
+        result = audit.verify(session)
+        audit.record(
+            session,
+            _COMPONENT,
+            "audit.verify",
+            caller.actor,
+            "intact" if result.intact else "broken",
+            first_bad=result.first_bad_seq,
+        )
+    return AuditVerification.model_validate(result, from_attributes=True)
