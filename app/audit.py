@@ -117,9 +117,13 @@ def verify(session: Session) -> Verification:
                 return Verification(
                     False, seen, expected_seq, f"entry {expected_seq} is missing or out of place"
                 )
-            if entry.prev_hash != prev_hash or chain_hash(prev_hash, entry) != entry.hash:
+            if entry.prev_hash != prev_hash:
                 return Verification(
-                    False, seen, entry.seq, f"entry {entry.seq} does not match the chain"
+                    False, seen, entry.seq, f"entry {entry.seq} does not follow the entry before it"
+                )
+            if chain_hash(prev_hash, entry) != entry.hash:
+                return Verification(
+                    False, seen, entry.seq, f"entry {entry.seq} was changed after it was written"
                 )
             expected_seq, prev_hash, seen = expected_seq + 1, entry.hash, seen + 1
         if len(chunk) < _CHUNK:
