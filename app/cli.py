@@ -105,7 +105,9 @@ def serve(
     except StartupRefused as problem:
         typer.echo(f"error: {problem}", err=True)
         raise typer.Exit(2) from None
-    uvicorn.run(app, host=host or settings.host, port=port or settings.port)
+    # uvicorn's own access log writes query strings, which may hold a licence number; the
+    # app writes its own, paths only.
+    uvicorn.run(app, host=host or settings.host, port=port or settings.port, access_log=False)
 
 
 @db_cli.command("upgrade")

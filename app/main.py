@@ -20,6 +20,7 @@ from auth import TokenIssuer, development_key, signing_key_problem
 from matcher import DlibEngine, Matcher
 
 log = logging.getLogger(__name__)
+access = logging.getLogger("app.access")
 
 
 class StartupRefused(RuntimeError):
@@ -89,6 +90,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "This service is reachable only from the agency's network.",
             )
         return await call_next(request)
+
+    @app.middleware("http")
+    async def access_log(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        """One line per request, path only: a query string may hold a licence number."""
+        response = await call_next(request)
+        access.info("%s %s %d", request.method, request.url.path, response.status_code)
+        return response
 
     for module in (health, login, accounts, requests, searches, disclosures, oversight):
         app.include_router(module.router)

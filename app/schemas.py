@@ -22,7 +22,11 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 LicenseNumber = Annotated[
     str,
     StringConstraints(
-        strip_whitespace=True, to_upper=True, min_length=1, max_length=32, pattern=r"^[A-Z0-9*-]+$"
+        strip_whitespace=True,
+        to_upper=True,
+        min_length=1,
+        max_length=32,
+        pattern=r"^[A-Za-z0-9*-]+$",
     ),
 ]
 

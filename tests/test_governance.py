@@ -1,0 +1,503 @@
+"""Accounts, the review chain, the gated search, the operator's decision, disclosures and
+the audit trail, over the HTTP API in process, against SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from ipaddress import IPv4Network
+
+import pyotp
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+from sqlalchemy import select, text, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.config import Settings
+from app.main import StartupRefused, create_app
+from app.models import Account, AgencyRequest, AuditEntry, Search
+from app.schemas import RELEASED_FIELDS
+from auth import Role
+from tests.conftest import TEST_KEY, sample
+from tests.governance import (
+    COURT_ORDER,
+    LOOPBACK,
+    PASSWORD,
+    Staff,
+    add_reviewers,
+    approve,
+    request_body,
+)
+from tests.test_api import gallery_rows  # noqa: F401  (a fixture)
+from tests.test_enrolment import SENTINELS
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings), client=LOOPBACK) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def staff(sessions: sessionmaker[Session], settings: Settings) -> Staff:
+    staff = Staff(sessions, settings)
+    staff.add("review-system", Role.review_system)
+    staff.add("rita.records", Role.records_clerk)
+    staff.add("olga.operator", Role.operator)
+    staff.add("otto.operator", Role.operator)
+    staff.add("una.untrained", Role.operator, trained=False)
+    staff.add("aldo.auditor", Role.auditor)
+    add_reviewers(staff)
+    return staff
+
+
+def submit(client: TestClient, staff: Staff, **changes: object) -> dict:
+    response = client.post(
+        "/v1/requests", headers=staff.headers("review-system"), json=request_body(**changes)
+    )
+    assert response.status_code == 201, response.json()
+    return response.json()
+
+
+def review(client: TestClient, staff: Staff, request_id: int, who: str, decision: str = "approve"):  # type: ignore[no-untyped-def]
+    return client.post(
+        f"/v1/requests/{request_id}/reviews",
+        headers=staff.headers(who),
+        json={"decision": decision, "reason": "checked against the policy"},
+    )
+
+
+def search(client: TestClient, headers: dict, request_id: int, photo: str = "obama2.jpg"):  # type: ignore[no-untyped-def]
+    return client.post(
+        f"/v1/requests/{request_id}/searches",
+        headers=headers,
+        files={"probe": ("probe.jpg", sample(photo))},
+    )
+
+
+# Signing in
+
+
+def test_a_person_sets_up_the_second_factor_then_signs_in_with_it(
+    client: TestClient, sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    staff = Staff(sessions, settings)
+    with sessions.begin() as session:
+        from app.accounts import create_account
+
+        create_account(session, "new.person", Role.auditor, PASSWORD, "test")
+    first = client.post("/v1/auth/login", json={"username": "new.person", "password": PASSWORD})
+    assert first.status_code == 200 and first.json()["mfa"] is False
+    bearer = {"Authorization": f"Bearer {first.json()['access_token']}"}
+    assert client.get("/v1/audit/verify", headers=bearer).json()["code"] == "mfa_required"
+    uri = client.post("/v1/auth/totp", headers=bearer).json()["otpauth_uri"]
+    totp = pyotp.parse_uri(uri)
+    assert uri.startswith("otpauth://totp/facematch:new.person?")
+    assert (
+        client.post("/v1/auth/totp/confirm", headers=bearer, json={"code": "000000"}).json()["code"]
+        in {"invalid_code"}
+        or totp.now() == "000000"
+    )
+    confirmed = client.post("/v1/auth/totp/confirm", headers=bearer, json={"code": totp.now()})
+    assert confirmed.status_code == 204
+    # The URI is shown once: set-up is closed now.
+    assert client.post("/v1/auth/totp", headers=bearer).json()["code"] == "totp_already_active"
+    login = {"username": "new.person", "password": PASSWORD}
+    assert client.post("/v1/auth/login", json=login).json()["code"] == "invalid_credentials"
+    # The code just used to confirm cannot be used again; the next one can.
+    replay = client.post("/v1/auth/login", json=login | {"totp_code": totp.now()})
+    assert replay.json()["code"] == "invalid_credentials"
+    later = totp.at(datetime.now(UTC) + timedelta(seconds=30))
+    signed_in = client.post("/v1/auth/login", json=login | {"totp_code": later})
+    assert signed_in.status_code == 200 and signed_in.json()["mfa"] is True
+    token = {"Authorization": f"Bearer {signed_in.json()['access_token']}"}
+    assert client.get("/v1/audit/verify", headers=token).status_code == 200
+    assert staff  # the helper is unused: the account above is made the way an admin would
+
+
+def test_five_failures_lock_the_account_for_a_while(
+    client: TestClient, staff: Staff, sessions: sessionmaker[Session]
+) -> None:
+    code = pyotp.TOTP(staff.totp["aldo.auditor"]).now()
+    wrong = {"username": "aldo.auditor", "password": "not the password", "totp_code": code}
+    for _ in range(5):
+        assert client.post("/v1/auth/login", json=wrong).json()["code"] == "invalid_credentials"
+    right = wrong | {"password": PASSWORD}
+    locked = client.post("/v1/auth/login", json=right)
+    assert locked.status_code == 403 and locked.json()["code"] == "account_locked"
+    with sessions() as session:
+        account = session.get_one(Account, staff.ids["aldo.auditor"])
+        assert account.locked_until is not None
+        assert (
+            timedelta(minutes=14)
+            < account.locked_until - datetime.now(UTC)
+            <= timedelta(minutes=15)
+        )
+    with sessions.begin() as session:  # fifteen minutes pass
+        session.execute(
+            update(Account)
+            .where(Account.id == staff.ids["aldo.auditor"])
+            .values(locked_until=datetime.now(UTC) - timedelta(seconds=1))
+        )
+    assert client.post("/v1/auth/login", json=right).status_code == 200
+
+
+def test_a_disabled_accounts_tokens_stop_working_at_once(client: TestClient, staff: Staff) -> None:
+    staff.add("ada.admin", Role.admin)
+    auditor = staff.headers("aldo.auditor")
+    assert client.get("/v1/audit/verify", headers=auditor).status_code == 200
+    disabled = client.patch(
+        f"/v1/accounts/{staff.ids['aldo.auditor']}",
+        headers=staff.headers("ada.admin"),
+        json={"active": False},
+    )
+    assert disabled.status_code == 200 and disabled.json()["active"] is False
+    refused = client.get("/v1/audit/verify", headers=auditor)
+    assert refused.status_code == 401 and refused.json()["code"] == "account_disabled"
+
+
+def test_systems_sign_in_with_client_credentials(client: TestClient, staff: Staff) -> None:
+    secret = staff.secrets["review-system"]
+    good = client.post(
+        "/v1/auth/token", json={"client_id": "review-system", "client_secret": secret}
+    )
+    assert good.status_code == 200
+    bad = client.post(
+        "/v1/auth/token", json={"client_id": "review-system", "client_secret": secret + "x"}
+    )
+    assert bad.status_code == 401
+    # A person's password does not open the client-credentials door, nor the reverse.
+    person = client.post(
+        "/v1/auth/token", json={"client_id": "aldo.auditor", "client_secret": PASSWORD}
+    )
+    assert person.status_code == 401
+
+
+@pytest.mark.parametrize("key", [None, "changeme", "secret", "short-key"])
+def test_outside_development_a_missing_or_weak_key_stops_start_up(
+    settings: Settings, key: str | None
+) -> None:
+    with pytest.raises(StartupRefused):
+        secret = SecretStr(key) if key is not None else None
+        create_app(settings.model_copy(update={"jwt_key": secret, "environment": "production"}))
+
+
+def test_development_mode_starts_without_a_key(settings: Settings) -> None:
+    create_app(settings.model_copy(update={"jwt_key": None, "environment": "development"}))
+
+
+# Internal only
+
+
+def test_clients_outside_the_allowed_networks_are_refused(settings: Settings) -> None:
+    with TestClient(create_app(settings), client=("203.0.113.9", 4000)) as outsider:
+        response = outsider.get("/v1/health")
+    assert response.status_code == 403 and response.json()["code"] == "client_not_allowed"
+    office = settings.model_copy(update={"allowed_networks": [IPv4Network("203.0.113.0/24")]})
+    with TestClient(create_app(office), client=("203.0.113.9", 4000)) as inside:
+        assert inside.get("/v1/health").status_code == 200
+
+
+def test_no_interactive_docs_and_no_cors(client: TestClient, settings: Settings) -> None:
+    for path in ("/docs", "/redoc", "/openapi.json"):
+        assert client.get(path).status_code == 404
+    preflight = client.options(
+        "/v1/health",
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"},
+    )
+    assert "access-control-allow-origin" not in preflight.headers
+    documented = settings.model_copy(update={"api_docs": True})
+    with TestClient(create_app(documented), client=LOOPBACK) as docs_client:
+        assert docs_client.get("/openapi.json").status_code == 200
+
+
+def test_the_service_binds_to_loopback_by_default() -> None:
+    assert Settings(jwt_key=TEST_KEY).host == "127.0.0.1"
+
+
+# Requests and reviews
+
+
+def test_screening_rejects_at_submission_and_no_review_can_follow(
+    client: TestClient, staff: Staff
+) -> None:
+    only_immigration = submit(
+        client, staff, crime={"category": "narcotics", "statutes": ["8 U.S.C. 1325"]}
+    )
+    assert only_immigration["status"] == "rejected"
+    assert only_immigration["screening"]["rule"] == "3"
+    refused = review(client, staff, only_immigration["id"], "sam.staff")
+    assert refused.status_code == 409 and refused.json()["code"] == "screening_rejected"
+    no_order = submit(client, staff, agency_code="ICE", agency_kind="federal")
+    assert (no_order["status"], no_order["screening"]["rule"]) == ("rejected", "4")
+
+
+def test_the_chain_runs_in_order_once_per_person_and_a_denial_is_final(
+    client: TestClient, staff: Staff
+) -> None:
+    request_id = submit(client, staff)["id"]
+    early = review(client, staff, request_id, "mia.manager")
+    assert early.status_code == 409 and early.json()["code"] == "not_your_level"
+    assert review(client, staff, request_id, "sam.staff").json()["awaiting"] == "manager"
+    twice = review(client, staff, request_id, "sam.staff")
+    assert twice.status_code == 403 and twice.json()["code"] == "separation_of_duties"
+    denied = review(client, staff, request_id, "mia.manager", "deny")
+    assert denied.json()["status"] == "denied" and denied.json()["awaiting"] is None
+    after = review(client, staff, request_id, "uma.unitadmin")
+    assert after.status_code == 409 and after.json()["code"] == "review_closed"
+
+
+def test_immigration_related_requests_need_director_and_governor_office(
+    client: TestClient, staff: Staff
+) -> None:
+    request = submit(
+        client,
+        staff,
+        agency_code="ICE",
+        agency_kind="federal",
+        crime={"category": "narcotics", "statutes": ["21 U.S.C. 841", "8 U.S.C. 1326"]},
+        legal_process="court_order",
+        court_order=COURT_ORDER,
+    )
+    assert request["status"] == "in_review" and request["screening"]["immigration_related"]
+    for who in ("sam.staff", "mia.manager", "uma.unitadmin"):
+        after = review(client, staff, request["id"], who).json()
+    assert after["status"] == "in_review" and after["awaiting"] == "director"
+    assert review(client, staff, request["id"], "dan.director").json()["awaiting"] == (
+        "governor_office"
+    )
+    final = review(client, staff, request["id"], "gail.governor").json()
+    assert final["status"] == "approved"
+    assert [r["level"] for r in final["reviews"]] == [
+        "staff",
+        "manager",
+        "unit_administrator",
+        "director",
+        "governor_office",
+    ]
+    assert final["authorisation"]["searches_allowed"] == 1
+
+
+def test_the_review_system_records_a_named_reviewers_decision(
+    client: TestClient, staff: Staff
+) -> None:
+    request_id = submit(client, staff)["id"]
+    system = staff.headers("review-system")
+    unnamed = client.post(
+        f"/v1/requests/{request_id}/reviews",
+        headers=system,
+        json={"decision": "approve", "reason": "ok"},
+    )
+    assert unnamed.json()["code"] == "reviewer_required"
+    named = client.post(
+        f"/v1/requests/{request_id}/reviews",
+        headers=system,
+        json={"decision": "approve", "reason": "ok", "reviewer": "sam.staff"},
+    )
+    assert named.status_code == 201
+    [trail] = named.json()["reviews"]
+    assert (trail["reviewer"], trail["via_system"]) == ("sam.staff", "review-system")
+    impostor = client.post(
+        f"/v1/requests/{request_id}/reviews",
+        headers=staff.headers("mia.manager"),
+        json={"decision": "approve", "reason": "ok", "reviewer": "uma.unitadmin"},
+    )
+    assert impostor.json()["code"] == "not_on_behalf"
+
+
+# The gated search, the decision, the release
+
+
+@pytest.fixture
+def approved(client: TestClient, staff: Staff, gallery_rows: list[dict]) -> int:  # noqa: F811
+    request_id = submit(client, staff)["id"]
+    approve(client, staff, request_id)
+    return request_id
+
+
+def test_search_refusals_say_why(
+    client: TestClient, staff: Staff, sessions: sessionmaker[Session], approved: int
+) -> None:
+    olga = staff.headers("olga.operator")
+    in_review = submit(client, staff)["id"]
+    assert search(client, olga, in_review).json()["code"] == "request_not_approved"
+    untrained = search(client, staff.headers("una.untrained"), approved)
+    assert untrained.json()["code"] == "training_expired"
+    assert (
+        search(client, staff.headers("olga.operator", mfa=False), approved).json()["code"]
+        == "mfa_required"
+    )
+    assert search(client, staff.headers("sam.staff"), approved).json()["code"] == "forbidden"
+    assert search(client, olga, approved).status_code == 201
+    exhausted = search(client, olga, approved)
+    assert exhausted.status_code == 403 and exhausted.json()["code"] == "searches_exhausted"
+    with sessions.begin() as session:
+        session.execute(
+            update(AgencyRequest)
+            .where(AgencyRequest.id == approved)
+            .values(searches_allowed=5, authorised_until=datetime.now(UTC) - timedelta(days=1))
+        )
+    assert search(client, olga, approved).json()["code"] == "authorisation_expired"
+    with sessions() as session:
+        refusals = session.scalars(
+            select(AuditEntry.outcome).where(AuditEntry.event_type == "search")
+        ).all()
+    assert "refused:training_expired" in refusals and "refused:searches_exhausted" in refusals
+
+
+def test_the_review_system_searches_only_beside_an_operators_token(
+    client: TestClient, staff: Staff, sessions: sessionmaker[Session], approved: int
+) -> None:
+    system_token = staff.token("review-system")
+    alone = search(client, staff.headers("review-system"), approved)
+    assert alone.status_code == 403 and alone.json()["code"] == "forbidden"
+    stranger = staff.headers("olga.operator") | {"X-Calling-System": staff.token("aldo.auditor")}
+    refused = search(client, stranger, approved)
+    assert refused.status_code == 403 and refused.json()["code"] == "unknown_calling_system"
+    forged = staff.headers("olga.operator") | {"X-Calling-System": "not-a-token"}
+    assert search(client, forged, approved).json()["code"] == "unknown_calling_system"
+    both = staff.headers("olga.operator") | {"X-Calling-System": f"Bearer {system_token}"}
+    result = search(client, both, approved)
+    assert result.status_code == 201
+    with sessions() as session:
+        recorded = session.get_one(Search, result.json()["search_id"])
+        assert recorded.operator_id == staff.ids["olga.operator"]
+        assert recorded.via_system_id == staff.ids["review-system"]
+
+
+def test_confirming_a_candidate_releases_five_fields_and_records_the_disclosure(
+    client: TestClient,
+    staff: Staff,
+    sessions: sessionmaker[Session],
+    approved: int,
+    gallery_rows: list[dict],  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    olga = staff.headers("olga.operator")
+    found = search(client, olga, approved).json()
+    [candidate] = found["candidates"]
+    obama = gallery_rows[0]
+    assert candidate["license_number"] == obama["license_number"]
+    decision = f"/v1/searches/{found['search_id']}/decision"
+    other = client.post(
+        decision, headers=staff.headers("otto.operator"), json={"confirmed_rank": 1}
+    )
+    assert other.status_code == 403 and other.json()["code"] == "not_search_operator"
+    no_such = client.post(decision, headers=olga, json={"confirmed_rank": 2})
+    assert no_such.status_code == 422 and no_such.json()["code"] == "no_such_candidate"
+    confirmed = client.post(decision, headers=olga, json={"confirmed_rank": 1})
+    assert confirmed.status_code == 200
+    release = confirmed.json()["release"]
+    assert set(release) == set(RELEASED_FIELDS)
+    assert release["license_number"] == obama["license_number"]
+    again = client.post(decision, headers=olga, json={"confirmed_rank": None})
+    assert again.status_code == 409 and again.json()["code"] == "already_decided"
+
+    lookup = client.get(
+        "/v1/disclosures",
+        params={"license_number": obama["license_number"].lower()},
+        headers=staff.headers("rita.records"),
+    ).json()["disclosures"]
+    assert [(d["request_id"], d["agency_name"]) for d in lookup] == [
+        (approved, "Olympia Police Department")
+    ]
+    nobody = client.get(
+        "/v1/disclosures",
+        params={"license_number": gallery_rows[1]["license_number"]},
+        headers=staff.headers("aldo.auditor"),
+    )
+    assert nobody.json() == {"disclosures": []}
+
+    # Identifiers only: no identity field of anyone in the audit log or the application log.
+    with sessions() as session:
+        rows = session.execute(text("SELECT * FROM audit_log")).all()
+    service_log = [r.getMessage() for r in caplog.records if not r.name.startswith("httpx")]
+    written = " ".join([*(str(value) for row in rows for value in row), *service_log])
+    for row in gallery_rows:
+        for field in ("first_name", "last_name", "license_number", "date_of_birth"):
+            assert row[field] not in written, field
+    for sentinel in SENTINELS.values():
+        assert sentinel not in written
+
+
+def test_rejecting_every_candidate_releases_nothing(
+    client: TestClient, staff: Staff, approved: int
+) -> None:
+    olga = staff.headers("olga.operator")
+    found = search(client, olga, approved).json()
+    decided = client.post(
+        f"/v1/searches/{found['search_id']}/decision", headers=olga, json={"confirmed_rank": None}
+    )
+    assert decided.json() == {"search_id": found["search_id"], "decision": "none", "release": None}
+
+
+def test_the_transparency_report_counts_what_happened(
+    client: TestClient, staff: Staff, approved: int
+) -> None:
+    submit(client, staff, crime={"category": "narcotics", "statutes": ["8 U.S.C. 1325"]})
+    submit(client, staff, agency_code="ICE", agency_kind="federal")
+    denied = submit(client, staff)["id"]
+    review(client, staff, denied, "sam.staff", "deny")
+    olga = staff.headers("olga.operator")
+    found = search(client, olga, approved).json()
+    client.post(
+        f"/v1/searches/{found['search_id']}/decision", headers=olga, json={"confirmed_rank": 1}
+    )
+    today = date.today()
+    report = client.get(
+        "/v1/reports/transparency",
+        params={"from": str(today), "to": str(today + timedelta(days=1))},
+        headers=staff.headers("aldo.auditor"),
+    ).json()
+    assert report["requests"] == 4
+    assert report["by_agency_kind"] == {"local": 3, "federal": 1}
+    assert report["immigration_related"] == 2 and report["court_order_present"] == 0
+    assert report["screening"] == {"passed": 2, "rejected": 2, "rejected_by_rule": {"3": 1, "4": 1}}
+    assert report["reviews"] == {"approved": 1, "denied": 1, "in_review": 0}
+    assert report["approval_rate"] == 0.25
+    assert (report["searches"], report["confirmations"], report["releases"]) == (1, 1, 1)
+    assert report["forwarded_to_governor_office"] == 0
+    bad = client.get(
+        "/v1/reports/transparency",
+        params={"from": str(today), "to": str(today)},
+        headers=staff.headers("aldo.auditor"),
+    )
+    assert bad.status_code == 422 and bad.json()["code"] == "invalid_period"
+
+
+def test_every_event_is_in_the_audit_log_and_the_chain_verifies(
+    client: TestClient, staff: Staff, approved: int
+) -> None:
+    olga = staff.headers("olga.operator")
+    found = search(client, olga, approved).json()
+    client.post(
+        f"/v1/searches/{found['search_id']}/decision", headers=olga, json={"confirmed_rank": 1}
+    )
+    auditor = staff.headers("aldo.auditor")
+    entries = client.get("/v1/audit", params={"limit": 1000}, headers=auditor).json()
+    events = {e["event_type"] for e in entries}
+    assert {
+        "account.create",
+        "training.add",
+        "request.submit",
+        "request.screen",
+        "request.review",
+        "request.approved",
+        "search",
+        "search.decision",
+        "release",
+    } <= events
+    assert all(
+        set(e) >= {"at", "component", "event_type", "actor", "outcome", "object_id"}
+        for e in entries
+    )
+    verified = client.get("/v1/audit/verify", headers=auditor).json()
+    assert verified == {
+        "intact": True,
+        "entries": len(entries) + 1,
+        "first_bad_seq": None,
+        "problem": None,
+    }
