@@ -2,31 +2,37 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from app.cli import cli
 from app.config import Settings
-from app.models import Base, LicenseRecord
+from app.models import AuditEntry, Base, LicenseRecord
 from index import GalleryIndex
 from matcher.dlib_engine import DIMENSION, MODEL_ID
 from tests.conftest import DATASETS
+from tests.governance import PASSWORD
 from tests.test_enrolment import lfw_rows, write_manifest
 
 runner = CliRunner()
 
 
-def invoke(settings: Settings, *args: str):  # type: ignore[no-untyped-def]
-    env = {
+def environment(settings: Settings) -> dict[str, str]:
+    return {
         "FACEMATCH_DATA_DIR": str(settings.data_dir),
         "FACEMATCH_DATABASE_URL": settings.sqlalchemy_url,
     }
-    return runner.invoke(cli, list(args), env=env)
+
+
+def invoke(settings: Settings, *args: str):  # type: ignore[no-untyped-def]
+    return runner.invoke(cli, list(args), env=environment(settings))
 
 
 def test_migrations_create_exactly_the_models(sessions: sessionmaker[Session]) -> None:
@@ -35,7 +41,9 @@ def test_migrations_create_exactly_the_models(sessions: sessionmaker[Session]) -
         assert compare_metadata(context, Base.metadata) == []
 
 
-def test_enroll_purge_and_rebuild(settings: Settings, tmp_path: Path) -> None:
+def test_enroll_purge_and_rebuild(
+    settings: Settings, sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
     rows = lfw_rows(2)
     manifest = write_manifest(tmp_path / "m.csv", rows)
     rejects = tmp_path / "rejects.csv"
@@ -65,6 +73,9 @@ def test_enroll_purge_and_rebuild(settings: Settings, tmp_path: Path) -> None:
     rebuilt = invoke(settings, "index", "rebuild")
     assert rebuilt.exit_code == 0 and "1 templates" in rebuilt.output
     assert GalleryIndex.load(settings.index_dir, MODEL_ID, DIMENSION).count == 1
+    with sessions() as session:
+        events = session.scalars(select(AuditEntry.event_type).order_by(AuditEntry.seq)).all()
+    assert events == ["enrolment.run", "record.purge", "index.rebuild"]
 
 
 def test_manifest_without_the_identity_columns_is_refused(
@@ -84,3 +95,75 @@ def test_a_manifest_that_is_not_utf8_csv_is_refused(settings: Settings, tmp_path
     manifest.write_bytes(b"license_number,first_name\n\xff\xfe\x00garbage\n")
     result = invoke(settings, "enroll", str(manifest), "--images", str(DATASETS))
     assert result.exit_code == 2 and "not a UTF-8 CSV file" in result.output
+
+
+def test_accounts_training_audit_and_report_commands(
+    settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    weak = runner.invoke(
+        cli,
+        ["accounts", "create", "ada.admin", "--role", "admin"],
+        input="short\nshort\n",
+        env=environment(settings),
+    )
+    assert weak.exit_code == 2 and "password" in weak.output
+    created = runner.invoke(
+        cli,
+        ["accounts", "create", "ada.admin", "--role", "admin"],
+        input=f"{PASSWORD}\n{PASSWORD}\n",
+        env=environment(settings),
+    )
+    assert created.exit_code == 0 and "ada.admin (admin)" in created.output
+    assert PASSWORD not in created.output
+    taken = runner.invoke(
+        cli,
+        ["accounts", "create", "ada.admin", "--role", "admin"],
+        input=f"{PASSWORD}\n{PASSWORD}\n",
+        env=environment(settings),
+    )
+    assert taken.exit_code == 2 and "already exists" in taken.output
+    system = invoke(settings, "accounts", "create", "review-system", "--role", "review_system")
+    assert system.exit_code == 0 and "client secret (shown once)" in system.output
+    operator = runner.invoke(
+        cli,
+        ["accounts", "create", "olga.operator", "--role", "operator"],
+        input=f"{PASSWORD}\n{PASSWORD}\n",
+        env=environment(settings),
+    )
+    operator_id = re.search(r"account (\d+) created", operator.output)[1]  # type: ignore[index]
+    trained = invoke(
+        settings,
+        "accounts",
+        "train",
+        operator_id,
+        "--completed",
+        "2026-01-05",
+        "--expires",
+        "2027-01-05",
+    )
+    assert trained.exit_code == 0, trained.output
+    assert (
+        invoke(
+            settings,
+            "accounts",
+            "train",
+            "999",
+            "--completed",
+            "2026-01-05",
+            "--expires",
+            "2027-01-05",
+        ).exit_code
+        == 2
+    )
+
+    report = invoke(
+        settings, "report", "transparency", "--from", "2026-01-01", "--to", "2027-01-01"
+    )
+    assert report.exit_code == 0 and json.loads(report.output)["requests"] == 0
+
+    verified = invoke(settings, "audit", "verify")
+    assert verified.exit_code == 0 and "intact" in verified.output
+    with sessions.begin() as session:
+        session.execute(update(AuditEntry).where(AuditEntry.seq == 2).values(actor="cli:mallory"))
+    broken = invoke(settings, "audit", "verify")
+    assert broken.exit_code == 1 and "entry 2" in broken.output

@@ -4,6 +4,7 @@ and review sequences, first on the pure rules, then through the database."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import HealthCheck, example, given
@@ -22,6 +23,7 @@ from app.rules import (
     Level,
     Status,
     check_review,
+    check_search,
     normalise_statute,
     required_levels,
     screen,
@@ -280,3 +282,32 @@ def test_the_database_workflow_holds_the_same_invariants(
         if request.status == Status.approved:
             assert request.searches_allowed == settings.authorised_searches
             assert request.authorised_until is not None
+
+
+NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)
+LATER = NOW + timedelta(days=30)
+
+
+@pytest.mark.parametrize(
+    ("status", "until", "used", "operator", "code"),
+    [
+        (Status.in_review, None, 0, 50, "request_not_approved"),
+        (Status.denied, None, 0, 50, "request_not_approved"),
+        (Status.approved, NOW - timedelta(seconds=1), 0, 50, "authorisation_expired"),
+        (Status.approved, NOW, 0, 50, "authorisation_expired"),
+        (Status.approved, LATER, 1, 50, "searches_exhausted"),
+        (Status.approved, LATER, 0, SUBMITTER, "separation_of_duties"),
+        (Status.approved, LATER, 0, 3, "separation_of_duties"),
+        (Status.approved, LATER, 0, 50, None),
+    ],
+)
+def test_what_a_search_needs(
+    status: Status, until: datetime | None, used: int, operator: int, code: str | None
+) -> None:
+    involved = {SUBMITTER, 1, 3, 5}
+    if code is None:
+        check_search(status, until, used, 1, NOW, operator, involved)
+        return
+    with pytest.raises(ApiError) as refusal:
+        check_search(status, until, used, 1, NOW, operator, involved)
+    assert refusal.value.status == 403 and refusal.value.code == code
