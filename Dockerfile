@@ -1,5 +1,8 @@
 # The service image: the API on port 8000, data (SQLite file, index) under /var/lib/facematch.
-# Set FACEMATCH_DATABASE_URL to use PostgreSQL instead of the embedded SQLite file.
+# It will not start without FACEMATCH_JWT_KEY (a random secret of 32 characters or more), and
+# answers only clients in FACEMATCH_ALLOWED_NETWORKS (a JSON list, e.g. '["10.20.0.0/16"]';
+# loopback by default, which from outside a container is nobody). Set
+# FACEMATCH_DATABASE_URL to use PostgreSQL instead of the embedded SQLite file.
 FROM python:3.11-slim-bookworm
 
 RUN useradd --system --create-home --home-dir /var/lib/facematch facematch
@@ -13,6 +16,6 @@ COPY migrations ./migrations
 RUN pip install --no-cache-dir .
 
 USER facematch
-ENV FACEMATCH_DATA_DIR=/var/lib/facematch
+ENV FACEMATCH_DATA_DIR=/var/lib/facematch FACEMATCH_ENVIRONMENT=production FACEMATCH_HOST=0.0.0.0
 EXPOSE 8000
-CMD ["facematch", "serve", "--host", "0.0.0.0", "--port", "8000"]
+CMD ["facematch", "serve"]

@@ -1,0 +1,55 @@
+"""The README's walkthrough, run word for word with bash and curl against a real server: only
+the port, the data folder and the paths of .venv and the datasets are changed."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import DATASETS
+from tests.governance import PASSWORD
+from tests.test_end_to_end import free_port
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+BLOCK = re.compile(r"<!-- walkthrough -->\n```sh\n(.*?)```", re.DOTALL)
+
+
+def walkthrough(port: int) -> str:
+    script = "\n".join(BLOCK.findall(README.read_text()))
+    return (
+        script.replace(".venv/bin/", f"{Path(sys.executable).parent}/")
+        .replace("../shared/datasets", str(DATASETS))
+        .replace("127.0.0.1:8000", f"127.0.0.1:{port}")
+    )
+
+
+def test_the_readme_walkthrough_works_as_written(tmp_path: Path) -> None:
+    port = free_port()
+    script = "set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null' EXIT\n" + walkthrough(port)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FACEMATCH_")}
+    env.update(FACEMATCH_DATA_DIR=str(tmp_path / "var"), FACEMATCH_PORT=str(port))
+    done = subprocess.run(
+        ["bash", "-c", script],
+        cwd=tmp_path,
+        env=env,
+        input=f"{PASSWORD}\n{PASSWORD}\n",
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    assert any("'passed': False, 'rule': '3'" in line for line in lines)
+    assert any("'passed': True, 'rule': '4'" in line for line in lines)
+    assert ["manager", "in_review", "in_review", "in_review", "approved"] == [
+        line for line in lines if line in {"manager", "in_review", "approved"}
+    ]
+    out = done.stdout
+    assert '"last_name":"Merkel","date_of_birth"' in out and '"decision":"confirmed"' in out
+    assert '"agency_name":"Homeland Security Investigations","request_id":2' in out
+    assert '"rejected_by_rule":{"3":1}' in out and '"forwarded_to_governor_office":1' in out
+    assert '"searches":1,"confirmations":1,"releases":1' in out
+    assert '"intact":true' in out and "audit log intact" in out
