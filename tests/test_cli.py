@@ -24,15 +24,19 @@ from tests.test_enrolment import lfw_rows, write_manifest
 runner = CliRunner()
 
 
-def environment(settings: Settings) -> dict[str, str]:
-    return {
+def invoke(settings: Settings, *args: str, typed: str | None = None):  # type: ignore[no-untyped-def]
+    """Run a command; `typed` is what the person types at its prompts."""
+    env = {
         "FACEMATCH_DATA_DIR": str(settings.data_dir),
         "FACEMATCH_DATABASE_URL": settings.sqlalchemy_url,
     }
+    return runner.invoke(cli, list(args), input=typed, env=env)
 
 
-def invoke(settings: Settings, *args: str):  # type: ignore[no-untyped-def]
-    return runner.invoke(cli, list(args), env=environment(settings))
+def create_person(settings: Settings, username: str, role: str, password: str = PASSWORD):  # type: ignore[no-untyped-def]
+    return invoke(
+        settings, "accounts", "create", username, "--role", role, typed=f"{password}\n{password}\n"
+    )
 
 
 def test_migrations_create_exactly_the_models(sessions: sessionmaker[Session]) -> None:
@@ -100,36 +104,16 @@ def test_a_manifest_that_is_not_utf8_csv_is_refused(settings: Settings, tmp_path
 def test_accounts_training_audit_and_report_commands(
     settings: Settings, sessions: sessionmaker[Session]
 ) -> None:
-    weak = runner.invoke(
-        cli,
-        ["accounts", "create", "ada.admin", "--role", "admin"],
-        input="short\nshort\n",
-        env=environment(settings),
-    )
+    weak = create_person(settings, "ada.admin", "admin", password="short")
     assert weak.exit_code == 2 and "password" in weak.output
-    created = runner.invoke(
-        cli,
-        ["accounts", "create", "ada.admin", "--role", "admin"],
-        input=f"{PASSWORD}\n{PASSWORD}\n",
-        env=environment(settings),
-    )
+    created = create_person(settings, "ada.admin", "admin")
     assert created.exit_code == 0 and "ada.admin (admin)" in created.output
     assert PASSWORD not in created.output
-    taken = runner.invoke(
-        cli,
-        ["accounts", "create", "ada.admin", "--role", "admin"],
-        input=f"{PASSWORD}\n{PASSWORD}\n",
-        env=environment(settings),
-    )
+    taken = create_person(settings, "ada.admin", "admin")
     assert taken.exit_code == 2 and "already exists" in taken.output
     system = invoke(settings, "accounts", "create", "review-system", "--role", "review_system")
     assert system.exit_code == 0 and "client secret (shown once)" in system.output
-    operator = runner.invoke(
-        cli,
-        ["accounts", "create", "olga.operator", "--role", "operator"],
-        input=f"{PASSWORD}\n{PASSWORD}\n",
-        env=environment(settings),
-    )
+    operator = create_person(settings, "olga.operator", "operator")
     operator_id = re.search(r"account (\d+) created", operator.output)[1]  # type: ignore[index]
     trained = invoke(
         settings,
