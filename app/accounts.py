@@ -31,10 +31,6 @@ from auth import (
 TOTP_ISSUER = "facematch"
 _COMPONENT = "accounts"
 
-_BAD_CREDENTIALS = ApiError(
-    401, "invalid_credentials", "The username, password or one-time code is not right."
-)
-
 
 def actor_of(account_id: int) -> str:
     return f"account:{account_id}"
@@ -76,6 +72,40 @@ def create_account(
     return account, secret
 
 
+def _bad_credentials() -> ApiError:
+    return ApiError(
+        401, "invalid_credentials", "The username, password or one-time code is not right."
+    )
+
+
+def _check_credentials(
+    account: Account | None, secret: str, totp_code: str | None, now: datetime
+) -> tuple[ApiError | None, bool]:
+    """The refusal of a sign-in attempt, if any, and whether a second factor was used."""
+    if account is None:
+        verify_secret(None, secret)  # the same work as for a real account
+        return _bad_credentials(), False
+    if is_locked(account.locked_until, now):
+        return ApiError(
+            403,
+            "account_locked",
+            "Too many failed sign-ins: the account is locked for a while. Try again later.",
+        ), False
+    if not verify_secret(account.secret_hash, secret):
+        return _bad_credentials(), False
+    mfa = False
+    if account.totp_active:
+        step = accepted_step(
+            account.totp_secret or "", totp_code or "", account.totp_last_step, now
+        )
+        if step is None:
+            return _bad_credentials(), False
+        account.totp_last_step, mfa = step, True
+    if not account.active:
+        return ApiError(403, "account_disabled", "This account is disabled."), mfa
+    return None, mfa
+
+
 def sign_in(
     session: Session,
     username: str,
@@ -90,40 +120,19 @@ def sign_in(
     succeeds; then a failed attempt is refused.
     """
     now = datetime.now(UTC)
-    refusal: ApiError | None = None
-    mfa = False
     with session.begin():
-        account = session.scalar(select(Account).where(Account.username == username))
-        if account is None or account.kind != kind.value:
-            verify_secret(None, secret)  # the same work as for a real account
-            refusal = _BAD_CREDENTIALS
-        elif is_locked(account.locked_until, now):
-            refusal = ApiError(
-                403,
-                "account_locked",
-                "Too many failed sign-ins: the account is locked for a while. Try again later.",
-            )
-        elif not verify_secret(account.secret_hash, secret):
-            refusal = _BAD_CREDENTIALS
-        elif account.totp_active:
-            step = accepted_step(
-                account.totp_secret or "", totp_code or "", account.totp_last_step, now
-            )
-            if step is None:
-                refusal = _BAD_CREDENTIALS
-            else:
-                account.totp_last_step, mfa = step, True
-        if account is not None and refusal is _BAD_CREDENTIALS:
+        account = session.scalar(
+            select(Account).where(Account.username == username, Account.kind == kind.value)
+        )
+        refusal, mfa = _check_credentials(account, secret, totp_code, now)
+        if account is not None and refusal is None:
+            account.failed_logins = 0
+            if needs_rehash(account.secret_hash):
+                account.secret_hash = hash_secret(secret)
+        elif account is not None and refusal.code == "invalid_credentials":
             account.failed_logins, account.locked_until = policy.after_failure(
                 account.failed_logins, now
             )
-        if account is not None and refusal is None:
-            if not account.active:
-                refusal = ApiError(403, "account_disabled", "This account is disabled.")
-            else:
-                account.failed_logins = 0
-                if needs_rehash(account.secret_hash):
-                    account.secret_hash = hash_secret(secret)
         audit.record(
             session,
             _COMPONENT,
@@ -132,9 +141,7 @@ def sign_in(
             "success" if refusal is None else f"refused:{refusal.code}",
             kind=kind,
             mfa=mfa,
-            locked=account is not None
-            and account.locked_until is not None
-            and is_locked(account.locked_until, now),
+            locked=account is not None and is_locked(account.locked_until, now),
         )
     if refusal is not None:
         raise refusal

@@ -221,6 +221,7 @@ def record_search(
     )
     if spent.rowcount != 1:
         authorise_search(session, request_id, operator, course)  # raises the reason
+        raise ApiError(409, "conflict", "The request changed during the search; try again.")
     search = Search(
         request_id=request_id,
         operator_id=operator,
