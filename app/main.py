@@ -40,9 +40,9 @@ def signing_key(settings: Settings) -> str:
     return development_key()
 
 
-def build_services(settings: Settings) -> Services:
+def build_services(settings: Settings, key: str) -> Services:
     """Load the models, migrate the database and bring the index in step with it."""
-    tokens = TokenIssuer(signing_key(settings), timedelta(minutes=settings.token_minutes))
+    tokens = TokenIssuer(key, timedelta(minutes=settings.token_minutes))
     database = make_engine(settings.sqlalchemy_url)
     migrate(database)
     sessions = session_factory(database)
@@ -55,11 +55,11 @@ def build_services(settings: Settings) -> Services:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    signing_key(settings)  # refuse to build an app that could not start
+    key = signing_key(settings)  # before anything else: an app that could not start is refused
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.services = build_services(settings)
+        app.state.services = build_services(settings, key)
         yield
 
     docs = settings.api_docs
