@@ -134,12 +134,6 @@ class Account(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=_now)
 
-    training: Mapped[list[TrainingRecord]] = relationship(
-        back_populates="account",
-        cascade="all, delete-orphan",
-        foreign_keys="TrainingRecord.account_id",
-    )
-
 
 class TrainingRecord(Base):
     __tablename__ = "training_records"
@@ -150,8 +144,6 @@ class TrainingRecord(Base):
     completed_on: Mapped[date] = mapped_column(Date)
     expires_on: Mapped[date] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(default=_now)
-
-    account: Mapped[Account] = relationship(back_populates="training")
 
 
 class AgencyRequest(Base):
