@@ -33,9 +33,7 @@ from app.gallery import GallerySpec, sync_index
 from app.reports import transparency
 from app.schemas import NewAccount
 from auth import Role, SubjectKind
-from index import GalleryIndex
 from matcher import FaceChoice
-from matcher.dlib_engine import DIMENSION, MODEL_ID
 
 
 class FaceOption(StrEnum):
@@ -77,7 +75,7 @@ def _open(settings: Settings):  # type: ignore[no-untyped-def]
 
 
 def _spec(settings: Settings) -> GallerySpec:
-    return GallerySpec(settings.index_dir, MODEL_ID, DIMENSION)
+    return settings.gallery_spec
 
 
 @cli.callback()
@@ -145,7 +143,6 @@ def enroll(
     choice: FaceChoice = "central" if face is FaceOption.central else "only"
     enrolment = Enrolment(
         sessions,
-        MODEL_ID,
         settings.encoder(choice),
         workers=workers if workers is not None else settings.enroll_workers,
         batch_size=settings.enroll_batch_size,
@@ -184,7 +181,7 @@ def index_rebuild() -> None:
     settings = Settings()
     spec = _spec(settings)
     sessions = _open(settings)
-    index = sync_index(sessions, spec, GalleryIndex(spec.model_id, spec.dimension))
+    index = sync_index(sessions, spec, spec.empty_index())
     with sessions.begin() as session:
         audit.record(session, "enrolment", "index.rebuild", _actor(), "success", count=index.count)
     typer.echo(f"index rebuilt: {index.count} templates at revision {index.revision}")

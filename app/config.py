@@ -10,9 +10,18 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.gallery import GallerySpec
 from app.rules import RequestPolicy, normalise_statute
 from auth import LockoutPolicy
-from matcher import DecodeLimits, EncoderConfig, FaceChoice, QualityPolicy
+from matcher import (
+    DecodeLimits,
+    EncoderConfig,
+    EngineName,
+    EngineSpec,
+    FaceChoice,
+    QualityPolicy,
+    engine_spec,
+)
 
 
 class Settings(BaseSettings):
@@ -52,7 +61,10 @@ class Settings(BaseSettings):
     authorisation_days: int = Field(default=30, ge=1)
     operator_course: str = "facial-recognition-operator"
 
-    threshold: float = Field(default=0.6, gt=0)
+    # Which engine makes templates and searches them; each has its own templates and index.
+    engine: EngineName = "dlib"
+    # The distance under which a template is a candidate; by default the engine's own.
+    threshold: float | None = Field(default=None, gt=0)
     max_candidates: int = Field(default=5, ge=1, le=50)
 
     max_image_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
@@ -73,6 +85,19 @@ class Settings(BaseSettings):
     @property
     def index_dir(self) -> Path:
         return self.data_dir / "index"
+
+    @property
+    def engine_spec(self) -> EngineSpec:
+        return engine_spec(self.engine)
+
+    @property
+    def match_threshold(self) -> float:
+        return self.threshold if self.threshold is not None else self.engine_spec.default_threshold
+
+    @property
+    def gallery_spec(self) -> GallerySpec:
+        spec = self.engine_spec
+        return GallerySpec(self.index_dir, spec.model_id, spec.dimension, spec.metric)
 
     @property
     def decode_limits(self) -> DecodeLimits:
@@ -101,4 +126,6 @@ class Settings(BaseSettings):
 
     def encoder(self, choice: FaceChoice = "only") -> EncoderConfig:
         """What an enrolment worker needs to encode photos as this service would."""
-        return EncoderConfig(self.detect_max_side, self.decode_limits, self.quality_policy, choice)
+        return EncoderConfig(
+            self.engine, self.detect_max_side, self.decode_limits, self.quality_policy, choice
+        )

@@ -27,6 +27,7 @@ from tqdm import tqdm
 from app.db import bump_revision
 from app.models import LicenseRecord, Photo, Template
 from app.schemas import RELEASED_FIELDS, Release
+from matcher import engine_spec
 from matcher.pool import EncoderConfig, EncoderPool, Encoding
 
 PHOTO_COLUMN = "photo"
@@ -112,13 +113,12 @@ class Enrolment:
     def __init__(
         self,
         sessions: sessionmaker[Session],
-        model_id: str,
         encoder: EncoderConfig,
         workers: int = 0,
         batch_size: int = 256,
     ) -> None:
         self.sessions = sessions
-        self.model_id = model_id
+        self.model_id = engine_spec(encoder.engine).model_id
         self.encoder = encoder
         self.workers = workers
         self.batch_size = batch_size

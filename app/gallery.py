@@ -20,7 +20,7 @@ from app.db import (
     templates_by_id,
 )
 from app.models import LicenseRecord
-from index import GalleryIndex, IndexInvalid
+from index import GalleryIndex, IndexInvalid, Metric
 from matcher import select_candidates
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,10 @@ class GallerySpec:
     index_dir: Path
     model_id: str
     dimension: int
+    metric: Metric
+
+    def empty_index(self) -> GalleryIndex:
+        return GalleryIndex(self.model_id, self.dimension, self.metric)
 
 
 def sync_index(
@@ -50,10 +54,10 @@ def sync_index(
     from_file = index is None
     if index is None:
         try:
-            index = GalleryIndex.load(spec.index_dir, spec.model_id, spec.dimension)
+            index = GalleryIndex.load(spec.index_dir, spec.model_id, spec.dimension, spec.metric)
         except IndexInvalid as problem:
             log.warning("rebuilding the %s index: %s", spec.model_id, problem)
-            index, from_file = GalleryIndex(spec.model_id, spec.dimension), False
+            index, from_file = spec.empty_index(), False
     with sessions() as session:
         # Read the revision first: rows committed before it are all visible to the reads below.
         revision = gallery_revision(session, spec.model_id)

@@ -13,11 +13,11 @@ from fastapi import FastAPI, Request, Response
 from app.config import Settings
 from app.db import make_engine, migrate, session_factory
 from app.deps import Services
-from app.gallery import Gallery, GallerySpec
+from app.gallery import Gallery
 from app.handlers import install_error_handlers, problem_response
 from app.routers import accounts, disclosures, health, login, oversight, requests, searches
 from auth import TokenIssuer, development_key, signing_key_problem
-from matcher import DlibEngine, Matcher
+from matcher import Matcher, load_engine
 
 log = logging.getLogger(__name__)
 access = logging.getLogger("app.access")
@@ -46,9 +46,9 @@ def build_services(settings: Settings, key: str) -> Services:
     database = make_engine(settings.sqlalchemy_url)
     migrate(database)
     sessions = session_factory(database)
-    engine = DlibEngine(settings.detect_max_side)
+    engine = load_engine(settings.engine, settings.detect_max_side)
     matcher = Matcher(engine, settings.decode_limits, settings.quality_policy)
-    gallery = Gallery(sessions, GallerySpec(settings.index_dir, engine.model_id, engine.dimension))
+    gallery = Gallery(sessions, settings.gallery_spec)
     gallery.current()
     return Services(settings, sessions, matcher, gallery, tokens)
 

@@ -33,7 +33,7 @@ def chips(matcher: Matcher, landmarks: dlib.shape_predictor, photo: Path) -> lis
     """Chips at each padding, each followed by its mirror; None when no face is found."""
     rgb = decode_image(photo.read_bytes(), matcher.limits)
     try:
-        box = matcher.choose(rgb, matcher.engine.detect(rgb), None, "central")
+        box = matcher.choose(rgb, matcher.engine.detect(rgb), None, "central").box
     except FaceRefusal:
         return None
     shape = landmarks(rgb, dlib.rectangle(box.left, box.top, box.right - 1, box.bottom - 1))

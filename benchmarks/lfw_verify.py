@@ -32,7 +32,7 @@ import numpy as np
 from PIL import Image
 
 from matcher import EncoderConfig, EncoderPool
-from matcher.dlib_engine import MODEL_ID, verified_weight
+from matcher.dlib_engine import SPEC, verified_weight
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -180,7 +180,7 @@ def main() -> None:
         encodings[label] = encoded
         failures = Counter(v for v in encoded.values() if isinstance(v, str))
         result["pipelines"][label] = {
-            "model_id": MODEL_ID if not reference else "dlib-resnet-v1",
+            "model_id": SPEC.model_id if not reference else "dlib-resnet-v1",
             "images_without_template": sum(failures.values()),
             "failure_codes": dict(failures),
             "images_per_second": rate,

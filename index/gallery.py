@@ -12,11 +12,17 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal
 
 import faiss
 import numpy as np
 
-FORMAT = 1
+# 2: the manifest names the metric.
+FORMAT = 2
+# l2: Euclidean distance. cosine: descriptors are L2-normalised, the index ranks by inner
+# product, and the distance reported is 1 - cosine similarity. Smaller is closer either way.
+Metric = Literal["l2", "cosine"]
+_FAISS_METRIC = {"l2": faiss.METRIC_L2, "cosine": faiss.METRIC_INNER_PRODUCT}
 
 
 class IndexInvalid(Exception):
@@ -27,6 +33,7 @@ class IndexInvalid(Exception):
 class Manifest:
     model_id: str
     dimension: int
+    metric: Metric
     count: int
     checksum: str
     revision: int
@@ -34,13 +41,17 @@ class Manifest:
 
 
 class GalleryIndex:
-    """Exact L2 search over templates keyed by their int64 database ids."""
+    """Exact search over templates keyed by their int64 database ids."""
 
-    def __init__(self, model_id: str, dimension: int, revision: int = 0) -> None:
+    def __init__(
+        self, model_id: str, dimension: int, metric: Metric = "l2", revision: int = 0
+    ) -> None:
         self.model_id = model_id
         self.dimension = dimension
+        self.metric = metric
         self.revision = revision
-        self._index = faiss.IndexIDMap2(faiss.IndexFlatL2(dimension))
+        flat = faiss.IndexFlat(dimension, _FAISS_METRIC[metric])
+        self._index = faiss.IndexIDMap2(flat)
 
     @property
     def count(self) -> int:
@@ -58,16 +69,16 @@ class GalleryIndex:
         return int(self._index.remove_ids(np.ascontiguousarray(ids, dtype=np.int64)))
 
     def search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """The k nearest templates as (id, Euclidean distance), nearest first."""
+        """The k nearest templates as (id, distance), nearest first."""
         if self.count == 0:
             return []
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, self.dimension)
-        squared, ids = self._index.search(query, min(k, self.count))
-        return [
-            (int(i), float(np.sqrt(max(d, 0.0))))
-            for d, i in zip(squared[0], ids[0], strict=True)
-            if i >= 0
-        ]
+        scores, ids = self._index.search(query, min(k, self.count))
+        if self.metric == "cosine":
+            distances = 1.0 - scores[0]
+        else:
+            distances = np.sqrt(np.maximum(scores[0], 0.0))
+        return [(int(i), float(d)) for d, i in zip(distances, ids[0], strict=True) if i >= 0]
 
     def save(self, directory: Path) -> Manifest:
         """Write the index, then its manifest, each atomically (temporary file, fsync, rename).
@@ -80,6 +91,7 @@ class GalleryIndex:
         manifest = Manifest(
             model_id=self.model_id,
             dimension=self.dimension,
+            metric=self.metric,
             count=self.count,
             checksum=hashlib.sha256(data).hexdigest(),
             revision=self.revision,
@@ -90,7 +102,9 @@ class GalleryIndex:
         return manifest
 
     @classmethod
-    def load(cls, directory: Path, model_id: str, dimension: int) -> GalleryIndex:
+    def load(
+        cls, directory: Path, model_id: str, dimension: int, metric: Metric = "l2"
+    ) -> GalleryIndex:
         index_path, manifest_path = _paths(directory, model_id)
         try:
             manifest = Manifest(**json.loads(manifest_path.read_bytes()))
@@ -99,7 +113,7 @@ class GalleryIndex:
             raise IndexInvalid("no saved index") from None
         except (ValueError, TypeError):
             raise IndexInvalid("the manifest is damaged") from None
-        if manifest.format != FORMAT or manifest.model_id != model_id:
+        if (manifest.format, manifest.model_id, manifest.metric) != (FORMAT, model_id, metric):
             raise IndexInvalid("the saved index is for another model or format")
         if hashlib.sha256(data).hexdigest() != manifest.checksum:
             raise IndexInvalid("the index file does not match its manifest's checksum")
@@ -107,7 +121,7 @@ class GalleryIndex:
             index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
         except RuntimeError:
             raise IndexInvalid("the index file cannot be read") from None
-        if not isinstance(index, faiss.IndexIDMap2):
+        if not isinstance(index, faiss.IndexIDMap2) or index.metric_type != _FAISS_METRIC[metric]:
             raise IndexInvalid("the index file holds another kind of index")
         if (
             index.d != dimension
@@ -115,7 +129,7 @@ class GalleryIndex:
             or index.ntotal != manifest.count
         ):
             raise IndexInvalid("the index's dimension or count disagrees with its manifest")
-        gallery = cls(model_id, dimension, manifest.revision)
+        gallery = cls(model_id, dimension, metric, manifest.revision)
         gallery._index = index
         return gallery
 

@@ -2,25 +2,39 @@
 
 from matcher.decision import select_candidates
 from matcher.decode import DecodeLimits
-from matcher.dlib_engine import DlibEngine, ModelFileError
+from matcher.dlib_engine import DlibEngine
+from matcher.engine import Detection, Engine, EngineName, EngineSpec, Landmarks, Metric
+from matcher.engines import ENGINES, engine_spec, load_engine
 from matcher.pipeline import FaceChoice, FaceTemplate, Matcher
 from matcher.pool import EncoderConfig, EncoderPool
 from matcher.quality import Quality, QualityPolicy
 from matcher.refusals import REFUSAL_CODES, Box, FaceRefusal
+from matcher.sface_engine import SFaceEngine
+from matcher.weights import ModelFileError
 
 __all__ = [
+    "ENGINES",
     "REFUSAL_CODES",
     "Box",
     "DecodeLimits",
+    "Detection",
     "DlibEngine",
     "EncoderConfig",
     "EncoderPool",
+    "Engine",
+    "EngineName",
+    "EngineSpec",
     "FaceChoice",
     "FaceRefusal",
     "FaceTemplate",
+    "Landmarks",
     "Matcher",
+    "Metric",
     "ModelFileError",
     "Quality",
     "QualityPolicy",
+    "SFaceEngine",
+    "engine_spec",
+    "load_engine",
     "select_candidates",
 ]

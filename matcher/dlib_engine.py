@@ -8,20 +8,23 @@ that every template can be traced to exact weights.
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
-from pathlib import Path
-
 import dlib
 import numpy as np
 from PIL import Image
 
+from matcher.engine import Detection, EngineSpec, Landmarks
 from matcher.refusals import Box
+from matcher.weights import package_dir, verified_file
 
-# The recipe is part of the id: templates made another way are not comparable with these.
-MODEL_ID = "dlib-resnet-v1-mirror"
-DIMENSION = 128
-METRIC = "l2"
+SPEC = EngineSpec(
+    name="dlib",
+    # The recipe is part of the id: templates made another way are not comparable with these.
+    model_id="dlib-resnet-v1-mirror",
+    dimension=128,
+    metric="l2",
+    # face_recognition's default tolerance.
+    default_threshold=0.6,
+)
 CHIP_SIZE = 150
 CHIP_PADDING = 0.25
 
@@ -35,33 +38,14 @@ WEIGHTS = {
 }
 
 
-class ModelFileError(RuntimeError):
-    """A weight file is missing or is not the file the project was measured with."""
-
-
-def weights_dir() -> Path:
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelFileError("the face_recognition_models package is not installed")
-    return Path(next(iter(spec.submodule_search_locations))) / "models"
-
-
 def verified_weight(name: str) -> str:
-    path = weights_dir() / name
-    if not path.is_file():
-        raise ModelFileError(f"weight file {path} is missing")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != WEIGHTS[name]:
-        raise ModelFileError(f"weight file {path} has SHA-256 {digest}, expected {WEIGHTS[name]}")
-    return str(path)
+    return verified_file(package_dir("face_recognition_models") / "models" / name, WEIGHTS[name])
 
 
 class DlibEngine:
     """Detect on a downscaled copy, then align and describe at full resolution."""
 
-    model_id = MODEL_ID
-    dimension = DIMENSION
-    metric = METRIC
+    spec = SPEC
 
     def __init__(self, detect_max_side: int = 640) -> None:
         self.detect_max_side = detect_max_side
@@ -73,7 +57,7 @@ class DlibEngine:
             verified_weight("dlib_face_recognition_resnet_model_v1.dat")
         )
 
-    def detect(self, rgb: np.ndarray) -> list[Box]:
+    def detect(self, rgb: np.ndarray) -> list[Detection]:
         """Face boxes in full-resolution pixels; a box may reach past the image's edges.
 
         Large photos are searched on a copy whose longer side is `detect_max_side`; small ones
@@ -87,9 +71,8 @@ class DlibEngine:
             size = (max(1, round(width * scale)), max(1, round(height * scale)))
             work = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR))
         upsample = 1 if max(work.shape[:2]) <= self.detect_max_side // 2 else 0
-        boxes = []
-        for rect in self._detector(work, upsample):
-            boxes.append(
+        return [
+            Detection(
                 Box(
                     left=round(rect.left() / scale),
                     top=round(rect.top() / scale),
@@ -97,16 +80,19 @@ class DlibEngine:
                     bottom=round((rect.bottom() + 1) / scale),
                 )
             )
-        return boxes
+            for rect in self._detector(work, upsample)
+        ]
 
-    def align(self, rgb: np.ndarray, box: Box) -> tuple[np.ndarray, np.ndarray]:
-        """The 5 landmarks (two corners of each eye, base of the nose) as a 5 x 2 array,
-        and the aligned 150 x 150 crop that the descriptor network sees."""
+    def align(self, rgb: np.ndarray, face: Detection) -> tuple[Landmarks, np.ndarray]:
+        """The eye centres (each the mean of the eye's two corners of dlib's 5-point model)
+        and the base of the nose, and the aligned 150 x 150 crop the network sees."""
+        box = face.box
         shape = self._landmarks(
             rgb, dlib.rectangle(box.left, box.top, box.right - 1, box.bottom - 1)
         )
         points = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64)
-        return points, dlib.get_face_chip(rgb, shape, size=CHIP_SIZE, padding=CHIP_PADDING)
+        landmarks = Landmarks((points[0:2].mean(axis=0), points[2:4].mean(axis=0)), points[4])
+        return landmarks, dlib.get_face_chip(rgb, shape, size=CHIP_SIZE, padding=CHIP_PADDING)
 
     def describe(self, chip: np.ndarray) -> np.ndarray:
         """The mean of the ResNet descriptors of the chip and of its mirror image.

@@ -8,7 +8,7 @@ from typing import Literal
 import numpy as np
 
 from matcher.decode import DecodeLimits, decode_image
-from matcher.dlib_engine import DlibEngine
+from matcher.engine import Detection, Engine
 from matcher.quality import Quality, QualityPolicy, assess, check
 from matcher.refusals import Box, FaceRefusal
 
@@ -33,7 +33,7 @@ class Matcher:
 
     def __init__(
         self,
-        engine: DlibEngine,
+        engine: Engine,
         limits: DecodeLimits = DecodeLimits(),
         policy: QualityPolicy = QualityPolicy(),
     ) -> None:
@@ -43,7 +43,7 @@ class Matcher:
 
     @property
     def model_id(self) -> str:
-        return self.engine.model_id
+        return self.engine.spec.model_id
 
     def encode(
         self, data: bytes, box: Box | None = None, choice: FaceChoice = "only"
@@ -56,18 +56,21 @@ class Matcher:
         rgb = decode_image(data, self.limits)
         face = self.choose(rgb, self.engine.detect(rgb), box, choice)
         landmarks, chip = self.engine.align(rgb, face)
-        quality = assess(face, rgb.shape[:2], landmarks, chip)
+        quality = assess(face.box, rgb.shape[:2], landmarks, chip)
         check(quality, self.policy)
-        return FaceTemplate(self.model_id, self.engine.describe(chip), face, quality)
+        return FaceTemplate(self.model_id, self.engine.describe(chip), face.box, quality)
 
     @staticmethod
-    def choose(rgb: np.ndarray, faces: list[Box], box: Box | None, choice: FaceChoice) -> Box:
+    def choose(
+        rgb: np.ndarray, faces: list[Detection], box: Box | None, choice: FaceChoice
+    ) -> Detection:
+        boxes = [face.box for face in faces]
         if not faces:
             raise FaceRefusal("no_face", "No face was found in the photo.")
         if box is not None:
-            best = max(faces, key=box.iou)
-            if box.iou(best) < _MIN_BOX_OVERLAP:
-                raise FaceRefusal("no_face", "No face was found inside the box given.", faces)
+            best = max(faces, key=lambda face: box.iou(face.box))
+            if box.iou(best.box) < _MIN_BOX_OVERLAP:
+                raise FaceRefusal("no_face", "No face was found inside the box given.", boxes)
             return best
         if len(faces) == 1:
             return faces[0]
@@ -76,11 +79,12 @@ class Matcher:
             return min(
                 faces,
                 key=lambda f: (
-                    ((f.left + f.right) / 2 - cx) ** 2 + ((f.top + f.bottom) / 2 - cy) ** 2
+                    ((f.box.left + f.box.right) / 2 - cx) ** 2
+                    + ((f.box.top + f.box.bottom) / 2 - cy) ** 2
                 ),
             )
         raise FaceRefusal(
             "multiple_faces",
             f"The photo shows {len(faces)} faces; send the box of the face to search with.",
-            faces,
+            boxes,
         )

@@ -11,7 +11,8 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 
 from matcher.decode import DecodeLimits
-from matcher.dlib_engine import DlibEngine
+from matcher.engine import EngineName
+from matcher.engines import load_engine
 from matcher.pipeline import FaceChoice, Matcher
 from matcher.quality import QualityPolicy
 from matcher.refusals import FaceRefusal
@@ -24,6 +25,7 @@ Encoding = tuple[bytes, None] | tuple[None, str]
 class EncoderConfig:
     """What a worker needs to build its own matcher."""
 
+    engine: EngineName = "dlib"
     detect_max_side: int = 640
     limits: DecodeLimits = DecodeLimits()
     policy: QualityPolicy = QualityPolicy()
@@ -35,7 +37,8 @@ _worker: tuple[Matcher, FaceChoice] | None = None
 
 def _start(config: EncoderConfig) -> None:
     global _worker
-    matcher = Matcher(DlibEngine(config.detect_max_side), config.limits, config.policy)
+    engine = load_engine(config.engine, config.detect_max_side)
+    matcher = Matcher(engine, config.limits, config.policy)
     _worker = (matcher, config.choice)
 
 

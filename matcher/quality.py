@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from matcher.engine import Landmarks
 from matcher.refusals import Box, FaceRefusal
 
 # Depth of the nose base in front of the eyes, as a fraction of the distance between the eye
@@ -39,18 +40,16 @@ class QualityPolicy:
 
 
 def assess(
-    box: Box, image_size: tuple[int, int], landmarks: np.ndarray, chip: np.ndarray
+    box: Box, image_size: tuple[int, int], landmarks: Landmarks, chip: np.ndarray
 ) -> Quality:
-    """Measure one face from its box, the image's (height, width), its 5 landmarks and its
-    aligned chip.
+    """Measure one face from its box, the image's (height, width), its eye centres and nose,
+    and its aligned chip.
 
-    Landmarks follow dlib's 5-point model: points 0-1 and 2-3 are the corners of the two eyes,
-    point 4 the base of the nose. Sharpness is the variance of the Laplacian of the aligned
-    chip's grey levels, so it is measured at the scale the descriptor sees.
+    Sharpness is the variance of the Laplacian of the aligned chip's grey levels, so it is
+    measured at the scale the descriptor sees.
     """
-    eye_a = landmarks[0:2].mean(axis=0)
-    eye_b = landmarks[2:4].mean(axis=0)
-    nose = landmarks[4]
+    eye_a, eye_b = landmarks.eyes
+    nose = landmarks.nose
     axis = eye_b - eye_a
     inter_eye = float(np.hypot(*axis))
     if inter_eye > 0:

@@ -17,10 +17,12 @@ from app.enrolment import Enrolment, purge_record, read_manifest
 from app.main import create_app
 from app.schemas import RELEASED_FIELDS
 from auth import Role
-from matcher.dlib_engine import MODEL_ID
+from matcher.dlib_engine import SPEC
 from tests.conftest import DATASETS, sample
 from tests.governance import LOOPBACK, Staff, add_reviewers, approve, request_body
 from tests.test_enrolment import lfw_rows, write_manifest
+
+MODEL_ID = SPEC.model_id
 
 FIVE_FIELDS = {"first_name", "middle_name", "last_name", "date_of_birth", "license_number"}
 
@@ -31,7 +33,7 @@ def gallery_rows(sessions: sessionmaker[Session], settings: Settings, tmp_path: 
     rows = lfw_rows(3)
     rows[0]["photo"], rows[1]["photo"] = "samples/obama.jpg", "samples/biden.jpg"
     manifest = write_manifest(tmp_path / "manifest.csv", rows)
-    Enrolment(sessions, MODEL_ID, settings.encoder("central"), workers=1).run(
+    Enrolment(sessions, settings.encoder("central"), workers=1).run(
         read_manifest(manifest, DATASETS)
     )
     return rows

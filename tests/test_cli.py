@@ -16,10 +16,12 @@ from app.cli import cli
 from app.config import Settings
 from app.models import AuditEntry, Base, LicenseRecord
 from index import GalleryIndex
-from matcher.dlib_engine import DIMENSION, MODEL_ID
+from matcher.dlib_engine import SPEC
 from tests.conftest import DATASETS
 from tests.governance import PASSWORD
 from tests.test_enrolment import lfw_rows, write_manifest
+
+MODEL_ID, DIMENSION = SPEC.model_id, SPEC.dimension
 
 runner = CliRunner()
 
@@ -76,7 +78,7 @@ def test_enroll_purge_and_rebuild(
     index_file.write_bytes(b"damaged")
     rebuilt = invoke(settings, "index", "rebuild")
     assert rebuilt.exit_code == 0 and "1 templates" in rebuilt.output
-    assert GalleryIndex.load(settings.index_dir, MODEL_ID, DIMENSION).count == 1
+    assert GalleryIndex.load(settings.index_dir, MODEL_ID, DIMENSION, "l2").count == 1
     with sessions() as session:
         events = session.scalars(select(AuditEntry.event_type).order_by(AuditEntry.seq)).all()
     assert events == ["enrolment.run", "record.purge", "index.rebuild"]

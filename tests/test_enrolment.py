@@ -27,8 +27,10 @@ from app.gallery import GallerySpec, sync_index
 from app.models import LicenseRecord, Photo, Template
 from index import GalleryIndex
 from matcher import FaceChoice
-from matcher.dlib_engine import DIMENSION, MODEL_ID
+from matcher.dlib_engine import SPEC
 from tests.conftest import DATASETS, LFW
+
+MODEL_ID, DIMENSION = SPEC.model_id, SPEC.dimension
 
 SENTINELS = {
     "ssn": "987-65-4321",
@@ -62,7 +64,7 @@ def enrolment(
     batch_size: int = 8,
     choice: FaceChoice = "central",
 ) -> Enrolment:
-    return Enrolment(sessions, MODEL_ID, settings.encoder(choice), workers=2, batch_size=batch_size)
+    return Enrolment(sessions, settings.encoder(choice), workers=2, batch_size=batch_size)
 
 
 def counts(sessions: sessionmaker[Session]) -> tuple[int, int, int]:
@@ -74,7 +76,7 @@ def counts(sessions: sessionmaker[Session]) -> tuple[int, int, int]:
 
 
 def spec(settings: Settings) -> GallerySpec:
-    return GallerySpec(settings.index_dir, MODEL_ID, DIMENSION)
+    return settings.gallery_spec
 
 
 def test_only_the_five_fields_are_kept_and_rejects_are_coded(
@@ -191,7 +193,7 @@ def test_purge_removes_record_photos_templates_and_index_entries(
     assert counts(sessions) == (2, 2, 2)
     after = sync_index(sessions, spec(settings))
     assert after.count == 2 and after.revision > before.revision
-    assert GalleryIndex.load(settings.index_dir, MODEL_ID, DIMENSION).count == 2
+    assert GalleryIndex.load(settings.index_dir, MODEL_ID, DIMENSION, "l2").count == 2
 
 
 def test_stale_damaged_or_missing_index_is_brought_back_in_step(
@@ -205,7 +207,9 @@ def test_stale_damaged_or_missing_index_is_brought_back_in_step(
     enrolment(sessions, settings).run(
         read_manifest(write_manifest(tmp_path / "b.csv", rows[2:]), DATASETS)
     )
-    assert GalleryIndex.load(settings.index_dir, MODEL_ID, DIMENSION).count == 2  # stale on disk
+    assert (
+        GalleryIndex.load(settings.index_dir, MODEL_ID, DIMENSION, "l2").count == 2
+    )  # stale on disk
     assert sync_index(sessions, spec(settings)).count == 4
 
     index_file = settings.index_dir / f"{MODEL_ID}.faiss"

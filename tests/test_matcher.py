@@ -39,14 +39,15 @@ def test_descriptor_averages_the_reference_descriptors_of_the_chip_and_its_mirro
 ) -> None:
     """Same weights, same 5-point alignment, same chip as face_recognition; then the mirror."""
     rgb = decode_image(sample("biden.jpg"), matcher.limits)
-    box = matcher.engine.detect(rgb)[0]
+    face = matcher.engine.detect(rgb)[0]
+    box = face.box
     shape = dlib.shape_predictor(
         dlib_engine.verified_weight("shape_predictor_5_face_landmarks.dat")
     )(rgb, dlib.rectangle(box.left, box.top, box.right - 1, box.bottom - 1))
     network = dlib.face_recognition_model_v1(
         dlib_engine.verified_weight("dlib_face_recognition_resnet_model_v1.dat")
     )
-    _, chip = matcher.engine.align(rgb, box)
+    _, chip = matcher.engine.align(rgb, face)
     reference = np.asarray(network.compute_face_descriptor(rgb, shape, 1))
     assert np.allclose(np.asarray(network.compute_face_descriptor(chip)), reference, atol=1e-6)
     mirrored = np.asarray(network.compute_face_descriptor(np.ascontiguousarray(chip[:, ::-1])))

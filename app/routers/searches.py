@@ -70,7 +70,7 @@ def search(
         template = services.encode_probe(data, parse_face_box(face_box))
         with session.begin():
             hits = services.gallery.search(
-                session, template.descriptor, settings.threshold, settings.max_candidates
+                session, template.descriptor, settings.match_threshold, settings.max_candidates
             )
             recorded = record_search(
                 session,
@@ -79,7 +79,7 @@ def search(
                 via,
                 hashlib.sha256(data).hexdigest(),
                 services.gallery.model_id,
-                settings.threshold,
+                settings.match_threshold,
                 hits,
                 settings.operator_course,
             )

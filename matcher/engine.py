@@ -1,0 +1,57 @@
+"""The engine interface: detect, align, describe. The service, enrolment and the benchmarks
+use engines only through it, and pick one by name (matcher.ENGINES)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+import numpy as np
+
+from matcher.refusals import Box
+
+EngineName = Literal["dlib", "sface"]
+# l2: Euclidean distance. cosine: 1 - cosine similarity of L2-normalised descriptors. Either
+# way a smaller distance is a closer face.
+Metric = Literal["l2", "cosine"]
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """What the gallery needs to know of an engine, without loading its models."""
+
+    name: EngineName
+    model_id: str
+    dimension: int
+    metric: Metric
+    # The distance under which a template is a candidate until calibration sets one.
+    default_threshold: float
+
+
+@dataclass(frozen=True, eq=False)
+class Detection:
+    box: Box
+    # What the engine needs again to align this face (YuNet's landmarks); None for dlib.
+    points: np.ndarray | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, eq=False)
+class Landmarks:
+    """Eye centres and nose, in image pixels: what the quality measures need."""
+
+    eyes: tuple[np.ndarray, np.ndarray]
+    nose: np.ndarray
+
+
+class Engine(Protocol):
+    spec: EngineSpec
+
+    def detect(self, rgb: np.ndarray) -> list[Detection]: ...
+
+    def align(self, rgb: np.ndarray, face: Detection) -> tuple[Landmarks, np.ndarray]:
+        """The face's landmarks and the aligned RGB crop the descriptor network sees."""
+        ...
+
+    def describe(self, chip: np.ndarray) -> np.ndarray:
+        """The float32 descriptor of an aligned RGB crop."""
+        ...
