@@ -4,7 +4,11 @@ The defaults of `matcher.quality.QualityPolicy` are meant to refuse almost none 
 ordinary press photos; this survey is the evidence. Faces are measured with every quality
 rule switched off (the face nearest the centre, as LFW centres its subject).
 
-    python benchmarks/quality_survey.py [--lfw ../shared/datasets/lfw] [--sample 1500] [--seed 1]
+    python benchmarks/quality_survey.py [--engine dlib|sface|both] [--lfw ../shared/datasets/lfw]
+        [--sample 1500] [--seed 1]
+
+Each engine is measured against its own default policy (EngineSpec.quality): the measures
+depend on its landmarks and its aligned crop.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from matcher import DlibEngine, FaceRefusal, Matcher, QualityPolicy
+from matcher import ENGINES, FaceRefusal, Matcher, QualityPolicy, load_engine
 from matcher.quality import check
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,20 +29,10 @@ MEASURES = ("inter_eye_px", "in_frame", "sharpness", "yaw_deg")
 PERCENTILES = (0, 0.5, 1, 5, 50, 95, 99, 99.5, 100)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--lfw", type=Path, default=ROOT.parent / "shared" / "datasets" / "lfw")
-    parser.add_argument("--sample", type=int, default=1500)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument(
-        "--out", type=Path, default=ROOT / "benchmarks" / "results" / "quality_survey.json"
-    )
-    args = parser.parse_args()
-
-    photos = sorted((args.lfw / "images").glob("*/*.jpg"))
-    photos = random.Random(args.seed).sample(photos, min(args.sample, len(photos)))
-    measure_all = Matcher(DlibEngine(), policy=QualityPolicy(0, 0, 0, 90))
-    default = QualityPolicy()
+def survey(engine_name: str, photos: list[Path]) -> dict:
+    engine = load_engine(engine_name)  # type: ignore[arg-type]
+    measure_all = Matcher(engine, policy=QualityPolicy(0, 0, 0, 90))
+    default = engine.spec.quality
     qualities, not_measured, refused = [], Counter(), Counter()
     for photo in photos:
         try:
@@ -51,11 +45,10 @@ def main() -> None:
             check(quality, default)
         except FaceRefusal as refusal:
             refused[refusal.code] += 1
-
-    result = {
-        "benchmark": "quality_survey",
-        "photos": len(photos),
-        "seed": args.seed,
+    return {
+        "engine": engine_name,
+        "model_id": engine.spec.model_id,
+        "measured": len(qualities),
         "not_measured": dict(not_measured),
         "default_policy": vars(default),
         "refused_by_default_policy": dict(refused),
@@ -72,14 +65,37 @@ def main() -> None:
             for measure in MEASURES
         },
     }
-    print(
-        f"{len(photos)} LFW photos, {len(qualities)} measured; no usable face: {dict(not_measured)}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--engine", choices=[*ENGINES, "both"], default="both")
+    parser.add_argument("--lfw", type=Path, default=ROOT.parent / "shared" / "datasets" / "lfw")
+    parser.add_argument("--sample", type=int, default=1500)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "benchmarks" / "results" / "quality_survey.json"
     )
-    for measure, values in result["percentiles"].items():
-        print(f"  {measure:13s} " + "  ".join(f"p{p}={v}" for p, v in values.items()))
-    print(f"refused by the default policy: {dict(refused)} of {len(qualities)}")
+    args = parser.parse_args()
+
+    photos = sorted((args.lfw / "images").glob("*/*.jpg"))
+    photos = random.Random(args.seed).sample(photos, min(args.sample, len(photos)))
+    names = list(ENGINES) if args.engine == "both" else [args.engine]
+    results = [survey(name, photos) for name in names]
+    for result in results:
+        print(
+            f"{result['engine']}: {len(photos)} LFW photos, {result['measured']} measured; "
+            f"no usable face: {result['not_measured']}"
+        )
+        for measure, values in result["percentiles"].items():
+            print(f"  {measure:13s} " + "  ".join(f"p{p}={v}" for p, v in values.items()))
+        print(
+            f"  refused by its default policy {result['default_policy']}: "
+            f"{result['refused_by_default_policy']} of {result['measured']}"
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    report = {"benchmark": "quality_survey", "photos": len(photos), "seed": args.seed}
+    args.out.write_text(json.dumps(report | {"engines": results}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

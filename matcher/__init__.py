@@ -3,11 +3,11 @@
 from matcher.decision import select_candidates
 from matcher.decode import DecodeLimits
 from matcher.dlib_engine import DlibEngine
-from matcher.engine import Detection, Engine, EngineName, EngineSpec, Landmarks, Metric
+from matcher.engine import Detection, Engine, EngineName, EngineSpec, Metric, distance
 from matcher.engines import ENGINES, engine_spec, load_engine
 from matcher.pipeline import FaceChoice, FaceTemplate, Matcher
 from matcher.pool import EncoderConfig, EncoderPool
-from matcher.quality import Quality, QualityPolicy
+from matcher.quality import Landmarks, Quality, QualityPolicy
 from matcher.refusals import REFUSAL_CODES, Box, FaceRefusal
 from matcher.sface_engine import SFaceEngine
 from matcher.weights import ModelFileError
@@ -34,6 +34,7 @@ __all__ = [
     "Quality",
     "QualityPolicy",
     "SFaceEngine",
+    "distance",
     "engine_spec",
     "load_engine",
     "select_candidates",

@@ -12,7 +12,8 @@ import dlib
 import numpy as np
 from PIL import Image
 
-from matcher.engine import Detection, EngineSpec, Landmarks
+from matcher.engine import Detection, EngineSpec
+from matcher.quality import Landmarks, QualityPolicy
 from matcher.refusals import Box
 from matcher.weights import package_dir, verified_file
 
@@ -24,6 +25,8 @@ SPEC = EngineSpec(
     metric="l2",
     # face_recognition's default tolerance.
     default_threshold=0.6,
+    # From benchmarks/quality_survey.py --engine dlib: docs/decisions.md, "Quality refusals".
+    quality=QualityPolicy(min_inter_eye_px=20, min_in_frame=0.9, min_sharpness=5, max_yaw_deg=45),
 )
 CHIP_SIZE = 150
 CHIP_PADDING = 0.25

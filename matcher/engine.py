@@ -8,6 +8,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 
+from matcher.quality import Landmarks, QualityPolicy
 from matcher.refusals import Box
 
 EngineName = Literal["dlib", "sface"]
@@ -26,6 +27,8 @@ class EngineSpec:
     metric: Metric
     # The distance under which a template is a candidate until calibration sets one.
     default_threshold: float
+    # Quality measures depend on the engine's landmarks and crop, so their limits do too.
+    quality: QualityPolicy
 
 
 @dataclass(frozen=True, eq=False)
@@ -33,14 +36,6 @@ class Detection:
     box: Box
     # What the engine needs again to align this face (YuNet's landmarks); None for dlib.
     points: np.ndarray | None = field(default=None, repr=False)
-
-
-@dataclass(frozen=True, eq=False)
-class Landmarks:
-    """Eye centres and nose, in image pixels: what the quality measures need."""
-
-    eyes: tuple[np.ndarray, np.ndarray]
-    nose: np.ndarray
 
 
 class Engine(Protocol):
@@ -55,3 +50,10 @@ class Engine(Protocol):
     def describe(self, chip: np.ndarray) -> np.ndarray:
         """The float32 descriptor of an aligned RGB crop."""
         ...
+
+
+def distance(a: np.ndarray, b: np.ndarray, metric: Metric) -> float:
+    """The distance between two descriptors, as the gallery index measures it."""
+    if metric == "cosine":
+        return 1.0 - float(np.dot(a, b))
+    return float(np.linalg.norm(a - b))

@@ -12,13 +12,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from matcher.engine import Landmarks
 from matcher.refusals import Box, FaceRefusal
 
 # Depth of the nose base in front of the eyes, as a fraction of the distance between the eye
 # centres (adult anthropometry, roughly 0.5-0.7). It turns the nose's sideways offset into an
 # angle; the estimate is coarse and meant only to catch faces turned well away.
 _NOSE_DEPTH_RATIO = 0.6
+
+
+@dataclass(frozen=True, eq=False)
+class Landmarks:
+    """Eye centres and nose, in image pixels: what the quality measures need of an engine."""
+
+    eyes: tuple[np.ndarray, np.ndarray]
+    nose: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,7 @@ def assess(
     """
     eye_a, eye_b = landmarks.eyes
     nose = landmarks.nose
+    extent = _extent(eye_a, eye_b, nose)
     axis = eye_b - eye_a
     inter_eye = float(np.hypot(*axis))
     if inter_eye > 0:
@@ -61,7 +69,7 @@ def assess(
         face_width_px=box.width,
         face_height_px=box.height,
         inter_eye_px=round(inter_eye, 1),
-        in_frame=round(_in_frame(box, image_size), 3),
+        in_frame=round(min(_in_frame(box, image_size), _in_frame(extent, image_size)), 3),
         sharpness=round(_laplacian_variance(chip), 1),
         yaw_deg=round(yaw, 1),
     )
@@ -93,6 +101,20 @@ def check(quality: Quality, policy: QualityPolicy) -> None:
             f"The face is turned too far from the camera to search with: about "
             f"{quality.yaw_deg:.0f} degrees, at most {policy.max_yaw_deg:.0f} allowed.",
         )
+
+
+def _extent(eye_a: np.ndarray, eye_b: np.ndarray, nose: np.ndarray) -> Box:
+    """A conservative face box from the landmarks alone: a square 2.2 eye distances wide,
+    centred between the eyes' midpoint and the nose. A detector may clip its own box at the
+    photo's edge (YuNet does); this one reaches past it as the face does."""
+    centre = ((eye_a + eye_b) / 2 + nose) / 2
+    half = 1.1 * float(np.hypot(*(eye_b - eye_a)))
+    return Box(
+        round(centre[0] - half),
+        round(centre[1] - half),
+        round(centre[0] + half),
+        round(centre[1] + half),
+    )
 
 
 def _in_frame(box: Box, image_size: tuple[int, int]) -> float:

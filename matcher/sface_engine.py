@@ -12,7 +12,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from matcher.engine import Detection, EngineSpec, Landmarks
+from matcher.engine import Detection, EngineSpec
+from matcher.quality import Landmarks, QualityPolicy
 from matcher.refusals import Box
 from matcher.weights import package_dir, verified_file
 
@@ -23,6 +24,9 @@ SPEC = EngineSpec(
     metric="cosine",
     # OpenCV's suggested cosine similarity of 0.363 for one person, as a distance.
     default_threshold=1 - 0.363,
+    # From benchmarks/quality_survey.py --engine sface: its 112 px crop is sharper than dlib's
+    # 150 px one (LFW's sharpest 0.5% start at 27, not 9), so blur is refused at 10, not 5.
+    quality=QualityPolicy(min_inter_eye_px=20, min_in_frame=0.9, min_sharpness=10, max_yaw_deg=45),
 )
 DETECTOR = "face_detection_yunet_2023mar_int8bq.onnx"
 RECOGNISER = "face_recognition_sface_2021dec_int8bq.onnx"
@@ -30,7 +34,9 @@ WEIGHTS = {
     DETECTOR: "49f000ec501fef24739071fc7e68267d32209045b6822c0c72dce1da25726f10",
     RECOGNISER: "fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee",
 }
-_SCORE_THRESHOLD = 0.9
+# YuNet scores: at 0.9 it found no face in 20 of 1,500 LFW photos, at 0.8 in none
+# (benchmarks/quality_survey.py sample; docs/decisions.md).
+_SCORE_THRESHOLD = 0.8
 _NMS_THRESHOLD = 0.3
 
 

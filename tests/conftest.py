@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 from app.db import make_engine, migrate, session_factory
-from matcher import DlibEngine, Matcher
+from matcher import ENGINES, Matcher, load_engine
 
 DATASETS = Path(
     os.environ.get(
@@ -45,9 +45,11 @@ def _datasets_present() -> None:
         pytest.exit(f"the shared datasets are missing at {DATASETS}", returncode=2)
 
 
-@pytest.fixture(scope="session")
-def matcher() -> Matcher:
-    return Matcher(DlibEngine())
+@pytest.fixture(scope="session", params=list(ENGINES))
+def matcher(request: pytest.FixtureRequest) -> Matcher:
+    """Each engine in turn: they must meet the same expectations."""
+    engine = load_engine(request.param)
+    return Matcher(engine, policy=engine.spec.quality)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

