@@ -23,9 +23,11 @@ from app.demo import DEMO_COLUMNS, lfw_demo_rows
 from app.enrolment import (
     Enrolment,
     ManifestError,
+    count_photos,
     count_rows,
     purge_record,
     read_manifest,
+    stored_photos,
     write_rejects,
 )
 from app.errors import ApiError
@@ -33,7 +35,7 @@ from app.gallery import GallerySpec, sync_index
 from app.reports import transparency
 from app.schemas import NewAccount
 from auth import Role, SubjectKind
-from matcher import FaceChoice
+from matcher import ENGINES, FaceChoice, engine_spec
 
 
 class FaceOption(StrEnum):
@@ -172,6 +174,67 @@ def enroll(
         f"{report.rows} rows: {report.enrolled} photos enrolled, {report.already_enrolled} "
         f"already enrolled, {len(report.rejects)} rejected (see {rejects}); "
         f"index holds {index.count} templates"
+    )
+
+
+@cli.command()
+def reenroll(
+    model: Annotated[
+        str,
+        typer.Option(help=f"The engine to re-encode into: {', '.join(ENGINES)}, or its model id"),
+    ],
+    images: Annotated[
+        Path,
+        typer.Option(exists=True, file_okay=False, help="Folder the stored photo paths are under"),
+    ],
+    rejects: Annotated[Path, typer.Option(help="Rejects report to write (CSV)")] = Path(
+        "reenroll-rejects.csv"
+    ),
+    face: Annotated[FaceOption, typer.Option(help="As at enrolment")] = FaceOption.only,
+    workers: Annotated[
+        int | None, typer.Option(help="Encoding processes (default: one per core)")
+    ] = None,
+) -> None:
+    """Re-encode every enrolled photo with another engine, from the stored photo references.
+
+    Resumable: photos that already have the engine's template are skipped. The other
+    engine's templates are left as they are, so the gallery keeps working on the configured
+    engine until FACEMATCH_ENGINE is switched to this one.
+    """
+    engine = next((n for n in ENGINES if model in (n, engine_spec(n).model_id)), None)
+    if engine is None:
+        typer.echo(f"error: no engine is called {model!r}", err=True)
+        raise typer.Exit(2)
+    settings = Settings().model_copy(update={"engine": engine})
+    sessions = _open(settings)
+    choice: FaceChoice = "central" if face is FaceOption.central else "only"
+    enrolment = Enrolment(
+        sessions,
+        settings.encoder(choice),
+        workers=workers if workers is not None else settings.enroll_workers,
+        batch_size=settings.enroll_batch_size,
+    )
+    with tqdm(total=count_photos(sessions), unit="photo", desc="re-encoding") as progress:
+        report = enrolment.run(stored_photos(sessions, images), progress)
+    write_rejects(rejects, report.rejects)
+    with sessions.begin() as session:
+        audit.record(
+            session,
+            "enrolment",
+            "enrolment.reenroll",
+            _actor(),
+            "success",
+            model_id=enrolment.model_id,
+            photos=report.rows,
+            enrolled=report.enrolled,
+            already_enrolled=report.already_enrolled,
+            rejected=len(report.rejects),
+        )
+    index = sync_index(sessions, settings.gallery_spec)
+    typer.echo(
+        f"{report.rows} photos: {report.enrolled} re-encoded for {enrolment.model_id}, "
+        f"{report.already_enrolled} already were, {len(report.rejects)} rejected (see {rejects}); "
+        f"its index holds {index.count} templates. Serve it with FACEMATCH_ENGINE={engine}."
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
@@ -70,10 +71,11 @@ class Settings(BaseSettings):
     max_image_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     max_image_pixels: int = Field(default=40_000_000, ge=10_000)
     detect_max_side: int = Field(default=640, ge=160)
-    min_inter_eye_px: float = Field(default=20.0, ge=0)
-    min_in_frame: float = Field(default=0.9, ge=0, le=1)
-    min_sharpness: float = Field(default=5.0, ge=0)
-    max_yaw_deg: float = Field(default=45.0, gt=0, le=90)
+    # Quality limits; by default the engine's own (EngineSpec.quality).
+    min_inter_eye_px: float | None = Field(default=None, ge=0)
+    min_in_frame: float | None = Field(default=None, ge=0, le=1)
+    min_sharpness: float | None = Field(default=None, ge=0)
+    max_yaw_deg: float | None = Field(default=None, gt=0, le=90)
 
     enroll_workers: int = Field(default=0, ge=0, description="0: one per CPU core")
     enroll_batch_size: int = Field(default=256, ge=1)
@@ -105,12 +107,12 @@ class Settings(BaseSettings):
 
     @property
     def quality_policy(self) -> QualityPolicy:
-        return QualityPolicy(
-            min_inter_eye_px=self.min_inter_eye_px,
-            min_in_frame=self.min_in_frame,
-            min_sharpness=self.min_sharpness,
-            max_yaw_deg=self.max_yaw_deg,
-        )
+        limits = {
+            name: getattr(self, name)
+            for name in QualityPolicy.__dataclass_fields__
+            if getattr(self, name) is not None
+        }
+        return replace(self.engine_spec.quality, **limits)
 
     @property
     def request_policy(self) -> RequestPolicy:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TextIO
 
 from pydantic import ValidationError
-from sqlalchemy import select, tuple_
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session, sessionmaker
 from tqdm import tqdm
 
@@ -102,6 +102,44 @@ def read_manifest(manifest: Path, images: Path) -> Iterator[PhotoJob | Reject]:
             else:
                 digest = hashlib.sha256(path.read_bytes()).hexdigest()
                 yield PhotoJob(row_number, identity, path, ref, digest)
+
+
+def stored_photos(
+    sessions: sessionmaker[Session], images: Path, chunk: int = 1000
+) -> Iterator[PhotoJob | Reject]:
+    """The enrolled photos, from their stored references under `images`, as jobs for
+    re-encoding with another engine. A photo whose file is gone or no longer has the
+    SHA-256 it was enrolled with is rejected; `row` is the photo's id."""
+    images = images.resolve()
+    after = 0
+    while True:
+        with sessions() as session:
+            rows = session.execute(
+                select(Photo, LicenseRecord)
+                .join(LicenseRecord)
+                .where(Photo.id > after)
+                .order_by(Photo.id)
+                .limit(chunk)
+            ).all()
+        for photo, record in rows:
+            path = (images / photo.source_ref).resolve()
+            if not path.is_relative_to(images):
+                yield Reject(photo.id, photo.source_ref, "photo_outside_images")
+            elif not path.is_file():
+                yield Reject(photo.id, photo.source_ref, "photo_not_found")
+            elif hashlib.sha256(path.read_bytes()).hexdigest() != photo.sha256:
+                yield Reject(photo.id, photo.source_ref, "photo_changed")
+            else:
+                identity = Release.model_validate(record)
+                yield PhotoJob(photo.id, identity, path, photo.source_ref, photo.sha256)
+        if len(rows) < chunk:
+            return
+        after = rows[-1][0].id
+
+
+def count_photos(sessions: sessionmaker[Session]) -> int:
+    with sessions() as session:
+        return session.scalar(select(func.count()).select_from(Photo)) or 0
 
 
 def count_rows(manifest: Path) -> int:

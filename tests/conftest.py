@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 from app.db import make_engine, migrate, session_factory
-from matcher import ENGINES, Matcher, load_engine
+from matcher import ENGINES, EngineName, Matcher, load_engine
 
 DATASETS = Path(
     os.environ.get(
@@ -76,8 +76,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "var", database_url=database_url, jwt_key=TEST_KEY)
+def engine_name() -> EngineName:
+    """The configured engine; modules that must hold for both parametrize this."""
+    return "dlib"
+
+
+@pytest.fixture
+def settings(database_url: str, engine_name: EngineName, tmp_path: Path) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "var", database_url=database_url, jwt_key=TEST_KEY, engine=engine_name
+    )
 
 
 @pytest.fixture

@@ -17,12 +17,13 @@ from app.enrolment import Enrolment, purge_record, read_manifest
 from app.main import create_app
 from app.schemas import RELEASED_FIELDS
 from auth import Role
-from matcher.dlib_engine import SPEC
+from matcher import ENGINES
 from tests.conftest import DATASETS, sample
 from tests.governance import LOOPBACK, Staff, add_reviewers, approve, request_body
 from tests.test_enrolment import lfw_rows, write_manifest
 
-MODEL_ID = SPEC.model_id
+# Search, refusals and the index must hold for every engine.
+pytestmark = pytest.mark.parametrize("engine_name", list(ENGINES))
 
 FIVE_FIELDS = {"first_name", "middle_name", "last_name", "date_of_birth", "license_number"}
 
@@ -170,10 +171,10 @@ def test_the_development_search_route_is_gone(desk: Desk) -> None:
     assert response.status_code == 404
 
 
-def test_health_reports_engine_and_gallery(desk: Desk) -> None:
+def test_health_reports_engine_and_gallery(desk: Desk, searching: Settings) -> None:
     assert desk.client.get("/v1/health").json() == {
         "status": "ok",
-        "model_id": MODEL_ID,
+        "model_id": searching.engine_spec.model_id,
         "templates": 3,
         "index_revision": 1,
     }
@@ -184,7 +185,7 @@ def test_service_rebuilds_a_damaged_index_at_start(
 ) -> None:
     with TestClient(create_app(searching), client=LOOPBACK) as client:
         assert client.get("/v1/health").json()["templates"] == 3
-    index_file = searching.index_dir / f"{MODEL_ID}.faiss"
+    index_file = searching.index_dir / f"{searching.engine_spec.model_id}.faiss"
     index_file.write_bytes(b"\0" * 100)
     with TestClient(create_app(searching), client=LOOPBACK) as client:
         assert client.get("/v1/health").json()["templates"] == 3

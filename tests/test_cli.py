@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from itertools import islice
 from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
@@ -14,8 +15,11 @@ from typer.testing import CliRunner
 
 from app.cli import cli
 from app.config import Settings
-from app.models import AuditEntry, Base, LicenseRecord
+from app.enrolment import Enrolment, stored_photos
+from app.gallery import Gallery
+from app.models import AuditEntry, Base, LicenseRecord, Template
 from index import GalleryIndex
+from matcher import Matcher, load_engine
 from matcher.dlib_engine import SPEC
 from tests.conftest import DATASETS
 from tests.governance import PASSWORD
@@ -153,3 +157,77 @@ def test_accounts_training_audit_and_report_commands(
         session.execute(update(AuditEntry).where(AuditEntry.seq == 2).values(actor="cli:mallory"))
     broken = invoke(settings, "audit", "verify")
     assert broken.exit_code == 1 and "entry 2" in broken.output
+
+
+def test_reenroll_into_the_other_engine_resumes_and_leaves_a_working_gallery(
+    settings: Settings, sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    rows = lfw_rows(6)
+    manifest = write_manifest(tmp_path / "m.csv", rows)
+    enrolled = invoke(
+        settings,
+        "enroll",
+        str(manifest),
+        "--images",
+        str(DATASETS),
+        "--face",
+        "central",
+        "--workers",
+        "1",
+    )
+    assert enrolled.exit_code == 0, enrolled.output
+    sface = settings.model_copy(update={"engine": "sface"})
+    # A first run stopped after three photos.
+    Enrolment(sessions, sface.encoder("central"), workers=1).run(
+        islice(stored_photos(sessions, DATASETS), 3)
+    )
+    resumed = invoke(
+        settings,
+        "reenroll",
+        "--model",
+        sface.engine_spec.model_id,
+        "--images",
+        str(DATASETS),
+        "--face",
+        "central",
+        "--workers",
+        "1",
+        "--rejects",
+        str(tmp_path / "r.csv"),
+    )
+    assert resumed.exit_code == 0, resumed.output
+    assert "3 re-encoded for sface-2021dec-int8bq, 3 already were, 0 rejected" in resumed.output
+    with sessions() as session:
+        per_model = dict(
+            session.execute(
+                select(Template.model_id, func.count()).group_by(Template.model_id)
+            ).all()
+        )
+    assert per_model == {settings.engine_spec.model_id: 6, sface.engine_spec.model_id: 6}
+
+    # Switched to SFace, the gallery finds each person from another photo of them.
+    gallery = Gallery(sessions, sface.gallery_spec)
+    matcher = Matcher(load_engine("sface"), policy=sface.quality_policy)
+    for row in rows:
+        probe = DATASETS / row["photo"].replace("_0001.jpg", "_0002.jpg")
+        descriptor = matcher.encode(probe.read_bytes(), choice="central").descriptor
+        with sessions() as session:
+            hits = gallery.search(session, descriptor, sface.match_threshold, 5)
+        assert hits.matches[0][0].license_number == row["license_number"]
+
+    again = invoke(
+        settings,
+        "reenroll",
+        "--model",
+        "sface",
+        "--images",
+        str(DATASETS),
+        "--face",
+        "central",
+        "--workers",
+        "1",
+        "--rejects",
+        str(tmp_path / "r.csv"),
+    )
+    assert "0 re-encoded for sface-2021dec-int8bq, 6 already were" in again.output
+    assert invoke(settings, "reenroll", "--model", "nope", "--images", str(DATASETS)).exit_code == 2
