@@ -63,7 +63,9 @@ class Settings(BaseSettings):
     operator_course: str = "facial-recognition-operator"
 
     # Which engine makes templates and searches them; each has its own templates and index.
-    engine: EngineName = "dlib"
+    # SFace by default: on LFW it misses fewer people and names far fewer wrong ones
+    # (README, "Accuracy").
+    engine: EngineName = "sface"
     # The distance under which a template is a candidate; by default the engine's own.
     threshold: float | None = Field(default=None, gt=0)
     max_candidates: int = Field(default=5, ge=1, le=50)

@@ -40,6 +40,10 @@ class GallerySpec:
     def empty_index(self) -> GalleryIndex:
         return GalleryIndex(self.model_id, self.dimension, self.metric)
 
+    def saved_index(self) -> GalleryIndex:
+        """The index saved in index_dir; IndexInvalid if missing, damaged or foreign."""
+        return GalleryIndex.load(self.index_dir, self.model_id, self.dimension, self.metric)
+
 
 def sync_index(
     sessions: sessionmaker[Session], spec: GallerySpec, index: GalleryIndex | None = None
@@ -54,7 +58,7 @@ def sync_index(
     from_file = index is None
     if index is None:
         try:
-            index = GalleryIndex.load(spec.index_dir, spec.model_id, spec.dimension, spec.metric)
+            index = spec.saved_index()
         except IndexInvalid as problem:
             log.warning("rebuilding the %s index: %s", spec.model_id, problem)
             index, from_file = spec.empty_index(), False

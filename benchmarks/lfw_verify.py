@@ -169,18 +169,22 @@ def identity(name: str) -> str:
     return IDENTITY_MERGES.get(person, person)
 
 
-def impostor_distances(encoded: dict, metric: Metric) -> tuple[np.ndarray, int]:
+def impostor_distances(
+    encoded: dict, metric: Metric, closest: int = 10
+) -> tuple[np.ndarray, int, list[tuple[float, str, str]]]:
     """The distances of every different-person pair of images that both have a template,
-    and the number of different-person pairs of all the images (the FMR's denominator)."""
+    the number of different-person pairs of all the images (the FMR's denominator), and the
+    closest such pairs: where LFW's labelling errors show."""
     names = sorted(encoded)
     people = np.array([identity(n) for n in names])
     usable = np.array([isinstance(encoded[n], np.ndarray) for n in names])
     _, counts = np.unique(people, return_counts=True)
     total = len(names) * (len(names) - 1) // 2 - int((counts * (counts - 1) // 2).sum())
-    vectors = np.stack([encoded[n] for n in np.array(names)[usable]]).astype(np.float32)
+    kept = np.array(names)[usable]
+    vectors = np.stack([encoded[n] for n in kept]).astype(np.float32)
     who = people[usable]
     squares = (vectors * vectors).sum(axis=1)
-    found = []
+    found, nearest = [], []
     for start in range(0, len(vectors), 512):
         block = vectors[start : start + 512]
         dots = block @ vectors.T
@@ -191,18 +195,24 @@ def impostor_distances(encoded: dict, metric: Metric) -> tuple[np.ndarray, int]:
         rows = np.arange(start, start + len(block))[:, None]
         keep = (np.arange(len(vectors))[None, :] > rows) & (who[start : start + 512, None] != who)
         found.append(d[keep])
-    return np.concatenate(found), total
+        rows_kept, cols_kept = np.nonzero(keep)
+        values = d[rows_kept, cols_kept]
+        for k in np.argsort(values)[:closest]:
+            nearest.append(
+                (float(values[k]), str(kept[start + rows_kept[k]]), str(kept[cols_kept[k]]))
+            )
+    return np.concatenate(found), total, sorted(nearest)[:closest]
 
 
 def fnmr_at_fmr(folds: list[list[Pair]], encoded: dict, metric: Metric) -> dict:
     """FNMR over pairs.txt's same-person pairs at thresholds set for each FMR on every
     different-person pair, with the pairs that could not match counted in the denominator."""
-    impostors, total = impostor_distances(encoded, metric)
+    impostors, total, closest = impostor_distances(encoded, metric)
     impostors.sort()
     genuine = np.array(
         [pair_distance(encoded, a, b, metric) for pairs in folds for a, b, same in pairs if same]
     )
-    result = {"impostor_pairs": total, "genuine_pairs": len(genuine)}
+    result = {"impostor_pairs": total, "genuine_pairs": len(genuine), "closest": closest}
     for fmr in FMRS:
         allowed = int(fmr * total)  # impostor pairs that may fall under the threshold
         threshold = float(impostors[allowed]) if allowed < len(impostors) else np.inf

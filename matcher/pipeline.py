@@ -35,11 +35,12 @@ class Matcher:
         self,
         engine: Engine,
         limits: DecodeLimits = DecodeLimits(),
-        policy: QualityPolicy = QualityPolicy(),
+        policy: QualityPolicy | None = None,
     ) -> None:
         self.engine = engine
         self.limits = limits
-        self.policy = policy
+        # Quality measures depend on the engine's landmarks and crop: its own limits by default.
+        self.policy = policy or engine.spec.quality
 
     @property
     def model_id(self) -> str:

@@ -28,7 +28,7 @@ class EncoderConfig:
     engine: EngineName = "dlib"
     detect_max_side: int = 640
     limits: DecodeLimits = DecodeLimits()
-    policy: QualityPolicy = QualityPolicy()
+    policy: QualityPolicy | None = None  # None: the engine's own
     choice: FaceChoice = "only"
 
 

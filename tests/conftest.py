@@ -77,8 +77,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 @pytest.fixture
 def engine_name() -> EngineName:
-    """The configured engine; modules that must hold for both parametrize this."""
-    return "dlib"
+    """The default engine; modules that must hold for both parametrize this."""
+    return Settings.model_fields["engine"].default
 
 
 @pytest.fixture

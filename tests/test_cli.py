@@ -18,14 +18,10 @@ from app.config import Settings
 from app.enrolment import Enrolment, stored_photos
 from app.gallery import Gallery
 from app.models import AuditEntry, Base, LicenseRecord, Template
-from index import GalleryIndex
 from matcher import Matcher, load_engine
-from matcher.dlib_engine import SPEC
 from tests.conftest import DATASETS
 from tests.governance import PASSWORD
 from tests.test_enrolment import lfw_rows, write_manifest
-
-MODEL_ID, DIMENSION = SPEC.model_id, SPEC.dimension
 
 runner = CliRunner()
 
@@ -35,6 +31,7 @@ def invoke(settings: Settings, *args: str, typed: str | None = None):  # type: i
     env = {
         "FACEMATCH_DATA_DIR": str(settings.data_dir),
         "FACEMATCH_DATABASE_URL": settings.sqlalchemy_url,
+        "FACEMATCH_ENGINE": settings.engine,
     }
     return runner.invoke(cli, list(args), input=typed, env=env)
 
@@ -78,11 +75,11 @@ def test_enroll_purge_and_rebuild(
     assert purged.exit_code == 0 and "purged" in purged.output
     assert invoke(settings, "records", "purge", rows[0]["license_number"]).exit_code == 1
 
-    index_file = settings.index_dir / f"{MODEL_ID}.faiss"
+    index_file = settings.index_dir / f"{settings.engine_spec.model_id}.faiss"
     index_file.write_bytes(b"damaged")
     rebuilt = invoke(settings, "index", "rebuild")
     assert rebuilt.exit_code == 0 and "1 templates" in rebuilt.output
-    assert GalleryIndex.load(settings.index_dir, MODEL_ID, DIMENSION, "l2").count == 1
+    assert settings.gallery_spec.saved_index().count == 1
     with sessions() as session:
         events = session.scalars(select(AuditEntry.event_type).order_by(AuditEntry.seq)).all()
     assert events == ["enrolment.run", "record.purge", "index.rebuild"]
@@ -164,8 +161,9 @@ def test_reenroll_into_the_other_engine_resumes_and_leaves_a_working_gallery(
 ) -> None:
     rows = lfw_rows(6)
     manifest = write_manifest(tmp_path / "m.csv", rows)
+    dlib = settings.model_copy(update={"engine": "dlib"})
     enrolled = invoke(
-        settings,
+        dlib,
         "enroll",
         str(manifest),
         "--images",
@@ -182,7 +180,7 @@ def test_reenroll_into_the_other_engine_resumes_and_leaves_a_working_gallery(
         islice(stored_photos(sessions, DATASETS), 3)
     )
     resumed = invoke(
-        settings,
+        dlib,
         "reenroll",
         "--model",
         sface.engine_spec.model_id,
@@ -203,7 +201,7 @@ def test_reenroll_into_the_other_engine_resumes_and_leaves_a_working_gallery(
                 select(Template.model_id, func.count()).group_by(Template.model_id)
             ).all()
         )
-    assert per_model == {settings.engine_spec.model_id: 6, sface.engine_spec.model_id: 6}
+    assert per_model == {dlib.engine_spec.model_id: 6, sface.engine_spec.model_id: 6}
 
     # Switched to SFace, the gallery finds each person from another photo of them.
     gallery = Gallery(sessions, sface.gallery_spec)
@@ -216,7 +214,7 @@ def test_reenroll_into_the_other_engine_resumes_and_leaves_a_working_gallery(
         assert hits.matches[0][0].license_number == row["license_number"]
 
     again = invoke(
-        settings,
+        dlib,
         "reenroll",
         "--model",
         "sface",

@@ -25,12 +25,8 @@ from app.enrolment import (
 )
 from app.gallery import GallerySpec, sync_index
 from app.models import LicenseRecord, Photo, Template
-from index import GalleryIndex
 from matcher import FaceChoice
-from matcher.dlib_engine import SPEC
 from tests.conftest import DATASETS, LFW
-
-MODEL_ID, DIMENSION = SPEC.model_id, SPEC.dimension
 
 SENTINELS = {
     "ssn": "987-65-4321",
@@ -193,7 +189,7 @@ def test_purge_removes_record_photos_templates_and_index_entries(
     assert counts(sessions) == (2, 2, 2)
     after = sync_index(sessions, spec(settings))
     assert after.count == 2 and after.revision > before.revision
-    assert GalleryIndex.load(settings.index_dir, MODEL_ID, DIMENSION, "l2").count == 2
+    assert settings.gallery_spec.saved_index().count == 2
 
 
 def test_stale_damaged_or_missing_index_is_brought_back_in_step(
@@ -207,12 +203,10 @@ def test_stale_damaged_or_missing_index_is_brought_back_in_step(
     enrolment(sessions, settings).run(
         read_manifest(write_manifest(tmp_path / "b.csv", rows[2:]), DATASETS)
     )
-    assert (
-        GalleryIndex.load(settings.index_dir, MODEL_ID, DIMENSION, "l2").count == 2
-    )  # stale on disk
+    assert settings.gallery_spec.saved_index().count == 2  # stale on disk
     assert sync_index(sessions, spec(settings)).count == 4
 
-    index_file = settings.index_dir / f"{MODEL_ID}.faiss"
+    index_file = settings.index_dir / f"{settings.engine_spec.model_id}.faiss"
     index_file.write_bytes(index_file.read_bytes()[:-10])
     assert sync_index(sessions, spec(settings)).count == 4
     index_file.unlink()
