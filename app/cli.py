@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 from pydantic import ValidationError
+from sqlalchemy.orm import Session, sessionmaker
 from tqdm import tqdm
 
 from app import audit
@@ -22,6 +23,7 @@ from app.db import make_engine, migrate, session_factory
 from app.demo import DEMO_COLUMNS, lfw_demo_rows
 from app.enrolment import (
     Enrolment,
+    EnrolmentReport,
     ManifestError,
     count_photos,
     count_rows,
@@ -31,10 +33,11 @@ from app.enrolment import (
     write_rejects,
 )
 from app.errors import ApiError
-from app.gallery import GallerySpec, sync_index
+from app.gallery import sync_index
 from app.reports import transparency
 from app.schemas import NewAccount
 from auth import Role, SubjectKind
+from index import GalleryIndex
 from matcher import ENGINES, FaceChoice, engine_spec
 
 
@@ -70,14 +73,48 @@ def _refused(problem: ApiError) -> typer.Exit:
     return typer.Exit(2)
 
 
-def _open(settings: Settings):  # type: ignore[no-untyped-def]
+def _open(settings: Settings) -> sessionmaker[Session]:
     engine = make_engine(settings.sqlalchemy_url)
     migrate(engine)
     return session_factory(engine)
 
 
-def _spec(settings: Settings) -> GallerySpec:
-    return settings.gallery_spec
+def _recorded(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    report: EnrolmentReport,
+    rejects: Path,
+    event: str,
+) -> GalleryIndex:
+    """After an enrolment run: the rejects report, the audit entry, the index brought up to
+    date."""
+    write_rejects(rejects, report.rejects)
+    with sessions.begin() as session:
+        audit.record(
+            session,
+            "enrolment",
+            event,
+            _actor(),
+            "success",
+            model_id=settings.engine_spec.model_id,
+            rows=report.rows,
+            enrolled=report.enrolled,
+            already_enrolled=report.already_enrolled,
+            rejected=len(report.rejects),
+        )
+    return sync_index(sessions, settings.gallery_spec)
+
+
+def _enrolment(
+    settings: Settings, sessions: sessionmaker[Session], face: FaceOption, workers: int | None
+) -> Enrolment:
+    choice: FaceChoice = "central" if face is FaceOption.central else "only"
+    return Enrolment(
+        sessions,
+        settings.encoder(choice),
+        workers=workers if workers is not None else settings.enroll_workers,
+        batch_size=settings.enroll_batch_size,
+    )
 
 
 @cli.callback()
@@ -142,13 +179,7 @@ def enroll(
     """Enrol licence photos: keeps the five identity fields of a row, drops every other column."""
     settings = Settings()
     sessions = _open(settings)
-    choice: FaceChoice = "central" if face is FaceOption.central else "only"
-    enrolment = Enrolment(
-        sessions,
-        settings.encoder(choice),
-        workers=workers if workers is not None else settings.enroll_workers,
-        batch_size=settings.enroll_batch_size,
-    )
+    enrolment = _enrolment(settings, sessions, face, workers)
     try:
         total = count_rows(manifest)
         with tqdm(total=total, unit="photo", desc="enrolling") as progress:
@@ -156,20 +187,7 @@ def enroll(
     except ManifestError as problem:
         typer.echo(f"error: {problem}", err=True)
         raise typer.Exit(2) from None
-    write_rejects(rejects, report.rejects)
-    with sessions.begin() as session:
-        audit.record(
-            session,
-            "enrolment",
-            "enrolment.run",
-            _actor(),
-            "success",
-            rows=report.rows,
-            enrolled=report.enrolled,
-            already_enrolled=report.already_enrolled,
-            rejected=len(report.rejects),
-        )
-    index = sync_index(sessions, _spec(settings))
+    index = _recorded(sessions, settings, report, rejects, "enrolment.run")
     typer.echo(
         f"{report.rows} rows: {report.enrolled} photos enrolled, {report.already_enrolled} "
         f"already enrolled, {len(report.rejects)} rejected (see {rejects}); "
@@ -207,30 +225,10 @@ def reenroll(
         raise typer.Exit(2)
     settings = Settings().model_copy(update={"engine": engine})
     sessions = _open(settings)
-    choice: FaceChoice = "central" if face is FaceOption.central else "only"
-    enrolment = Enrolment(
-        sessions,
-        settings.encoder(choice),
-        workers=workers if workers is not None else settings.enroll_workers,
-        batch_size=settings.enroll_batch_size,
-    )
+    enrolment = _enrolment(settings, sessions, face, workers)
     with tqdm(total=count_photos(sessions), unit="photo", desc="re-encoding") as progress:
         report = enrolment.run(stored_photos(sessions, images), progress)
-    write_rejects(rejects, report.rejects)
-    with sessions.begin() as session:
-        audit.record(
-            session,
-            "enrolment",
-            "enrolment.reenroll",
-            _actor(),
-            "success",
-            model_id=enrolment.model_id,
-            photos=report.rows,
-            enrolled=report.enrolled,
-            already_enrolled=report.already_enrolled,
-            rejected=len(report.rejects),
-        )
-    index = sync_index(sessions, settings.gallery_spec)
+    index = _recorded(sessions, settings, report, rejects, "enrolment.reenroll")
     typer.echo(
         f"{report.rows} photos: {report.enrolled} re-encoded for {enrolment.model_id}, "
         f"{report.already_enrolled} already were, {len(report.rejects)} rejected (see {rejects}); "
@@ -242,7 +240,7 @@ def reenroll(
 def index_rebuild() -> None:
     """Rebuild the index from the templates in the database."""
     settings = Settings()
-    spec = _spec(settings)
+    spec = settings.gallery_spec
     sessions = _open(settings)
     index = sync_index(sessions, spec, spec.empty_index())
     with sessions.begin() as session:
@@ -271,7 +269,7 @@ def records_purge(
     if record_id is None:
         typer.echo("no such licence record", err=True)
         raise typer.Exit(1)
-    sync_index(sessions, _spec(settings))
+    sync_index(sessions, settings.gallery_spec)
     typer.echo("licence record purged")
 
 

@@ -36,6 +36,41 @@ def invoke(settings: Settings, *args: str, typed: str | None = None):  # type: i
     return runner.invoke(cli, list(args), input=typed, env=env)
 
 
+def enrol(settings: Settings, manifest: Path, *options: str):  # type: ignore[no-untyped-def]
+    """Enrol an LFW manifest (centred faces) with one worker."""
+    images = str(DATASETS)
+    return invoke(
+        settings,
+        "enroll",
+        str(manifest),
+        "--images",
+        images,
+        "--face",
+        "central",
+        "--workers",
+        "1",
+        *options,
+    )
+
+
+def reenroll(settings: Settings, model: str, rejects: Path):  # type: ignore[no-untyped-def]
+    images = str(DATASETS)
+    return invoke(
+        settings,
+        "reenroll",
+        "--model",
+        model,
+        "--images",
+        images,
+        "--face",
+        "central",
+        "--workers",
+        "1",
+        "--rejects",
+        str(rejects),
+    )
+
+
 def create_person(settings: Settings, username: str, role: str, password: str = PASSWORD):  # type: ignore[no-untyped-def]
     return invoke(
         settings, "accounts", "create", username, "--role", role, typed=f"{password}\n{password}\n"
@@ -54,19 +89,7 @@ def test_enroll_purge_and_rebuild(
     rows = lfw_rows(2)
     manifest = write_manifest(tmp_path / "m.csv", rows)
     rejects = tmp_path / "rejects.csv"
-    enrolled = invoke(
-        settings,
-        "enroll",
-        str(manifest),
-        "--images",
-        str(DATASETS),
-        "--face",
-        "central",
-        "--workers",
-        "1",
-        "--rejects",
-        str(rejects),
-    )
+    enrolled = enrol(settings, manifest, "--rejects", str(rejects))
     assert enrolled.exit_code == 0, enrolled.output
     assert "2 photos enrolled" in enrolled.output and "index holds 2 templates" in enrolled.output
     assert rejects.read_text().splitlines() == ["row,photo,reason"]
@@ -162,37 +185,14 @@ def test_reenroll_into_the_other_engine_resumes_and_leaves_a_working_gallery(
     rows = lfw_rows(6)
     manifest = write_manifest(tmp_path / "m.csv", rows)
     dlib = settings.model_copy(update={"engine": "dlib"})
-    enrolled = invoke(
-        dlib,
-        "enroll",
-        str(manifest),
-        "--images",
-        str(DATASETS),
-        "--face",
-        "central",
-        "--workers",
-        "1",
-    )
+    enrolled = enrol(dlib, manifest)
     assert enrolled.exit_code == 0, enrolled.output
     sface = settings.model_copy(update={"engine": "sface"})
     # A first run stopped after three photos.
     Enrolment(sessions, sface.encoder("central"), workers=1).run(
         islice(stored_photos(sessions, DATASETS), 3)
     )
-    resumed = invoke(
-        dlib,
-        "reenroll",
-        "--model",
-        sface.engine_spec.model_id,
-        "--images",
-        str(DATASETS),
-        "--face",
-        "central",
-        "--workers",
-        "1",
-        "--rejects",
-        str(tmp_path / "r.csv"),
-    )
+    resumed = reenroll(dlib, sface.engine_spec.model_id, tmp_path / "r.csv")
     assert resumed.exit_code == 0, resumed.output
     assert "3 re-encoded for sface-2021dec-int8bq, 3 already were, 0 rejected" in resumed.output
     with sessions() as session:
@@ -213,19 +213,6 @@ def test_reenroll_into_the_other_engine_resumes_and_leaves_a_working_gallery(
             hits = gallery.search(session, descriptor, sface.match_threshold, 5)
         assert hits.matches[0][0].license_number == row["license_number"]
 
-    again = invoke(
-        dlib,
-        "reenroll",
-        "--model",
-        "sface",
-        "--images",
-        str(DATASETS),
-        "--face",
-        "central",
-        "--workers",
-        "1",
-        "--rejects",
-        str(tmp_path / "r.csv"),
-    )
+    again = reenroll(dlib, "sface", tmp_path / "r.csv")
     assert "0 re-encoded for sface-2021dec-int8bq, 6 already were" in again.output
     assert invoke(settings, "reenroll", "--model", "nope", "--images", str(DATASETS)).exit_code == 2
