@@ -116,20 +116,28 @@ class Gallery:
         return self._spec.model_id
 
     def current(self) -> GalleryIndex:
+        with self._lock:
+            return self._synced()
+
+    def _synced(self) -> GalleryIndex:
+        """The index at the database's revision; the caller holds the lock, because a stale
+        index is brought up to date in place."""
         with self._sessions() as session:
             revision = gallery_revision(session, self._spec.model_id)
-        with self._lock:
-            if self._index is None or self._index.revision != revision:
-                self._index = sync_index(self._sessions, self._spec, self._index)
-            return self._index
+        if self._index is None or self._index.revision != revision:
+            self._index = sync_index(self._sessions, self._spec, self._index)
+        return self._index
 
     def search(
         self, session: Session, descriptor: np.ndarray, threshold: float, limit: int
     ) -> Hits:
         """The licence records of the nearest distinct people under the threshold, nearest
         first, with their distances and the index revision that found them."""
-        index = self.current()
-        neighbours = index.search(descriptor, limit * _NEIGHBOUR_FANOUT)
+        # Under the lock that guards catching up, so no search reads a half-changed index.
+        with self._lock:
+            index = self._synced()
+            neighbours = index.search(descriptor, limit * _NEIGHBOUR_FANOUT)
+            revision = index.revision
         owner = record_ids_of_templates(session, [template_id for template_id, _ in neighbours])
         chosen = select_candidates(
             ((owner[t], distance) for t, distance in neighbours if t in owner), threshold, limit
@@ -140,4 +148,4 @@ class Gallery:
                 select(LicenseRecord).where(LicenseRecord.id.in_([rid for rid, _ in chosen]))
             )
         }
-        return Hits(index.revision, [(records[rid], d) for rid, d in chosen if rid in records])
+        return Hits(revision, [(records[rid], d) for rid, d in chosen if rid in records])
