@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from app.cli import cli
 from app.config import Settings
-from app.enrolment import Enrolment, stored_photos
+from app.enrolment import Enrolment, Reject, stored_photos
 from app.gallery import Gallery
 from app.models import AuditEntry, Base, LicenseRecord, Template
 from matcher import Matcher, load_engine
@@ -37,38 +37,17 @@ def invoke(settings: Settings, *args: str, typed: str | None = None):  # type: i
 
 
 def enrol(settings: Settings, manifest: Path, *options: str):  # type: ignore[no-untyped-def]
-    """Enrol an LFW manifest (centred faces) with one worker."""
-    images = str(DATASETS)
-    return invoke(
-        settings,
-        "enroll",
-        str(manifest),
-        "--images",
-        images,
-        "--face",
-        "central",
-        "--workers",
-        "1",
-        *options,
-    )
+    """Enrol an LFW manifest with one worker (centred faces)."""
+    return _encoding(settings, "enroll", str(manifest), *options)
 
 
 def reenroll(settings: Settings, model: str, rejects: Path):  # type: ignore[no-untyped-def]
-    images = str(DATASETS)
-    return invoke(
-        settings,
-        "reenroll",
-        "--model",
-        model,
-        "--images",
-        images,
-        "--face",
-        "central",
-        "--workers",
-        "1",
-        "--rejects",
-        str(rejects),
-    )
+    return _encoding(settings, "reenroll", "--model", model, "--rejects", str(rejects))
+
+
+def _encoding(settings: Settings, *args: str):  # type: ignore[no-untyped-def]
+    options = ("--images", str(DATASETS), "--face", "central", "--workers", "1")
+    return invoke(settings, *args, *options)
 
 
 def create_person(settings: Settings, username: str, role: str, password: str = PASSWORD):  # type: ignore[no-untyped-def]
@@ -216,3 +195,11 @@ def test_reenroll_into_the_other_engine_resumes_and_leaves_a_working_gallery(
     again = reenroll(dlib, "sface", tmp_path / "r.csv")
     assert "0 re-encoded for sface-2021dec-int8bq, 6 already were" in again.output
     assert invoke(settings, "reenroll", "--model", "nope", "--images", str(DATASETS)).exit_code == 2
+
+    # A photo whose file changed since enrolment, or is gone, is not re-encoded.
+    moved = tmp_path / "moved"
+    changed = moved / rows[0]["photo"]
+    changed.parent.mkdir(parents=True)
+    changed.write_bytes((DATASETS / rows[0]["photo"]).read_bytes() + b"\0")
+    reasons = {r.reason for r in stored_photos(sessions, moved) if isinstance(r, Reject)}
+    assert reasons == {"photo_changed", "photo_not_found"}

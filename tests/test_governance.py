@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.accounts import create_account
 from app.config import Settings
+from app.enrolment import purge_record
 from app.main import StartupRefused, create_app
 from app.models import Account, AgencyRequest, AuditEntry, Search
 from app.schemas import RELEASED_FIELDS
@@ -416,6 +417,51 @@ def test_confirming_a_candidate_releases_five_fields_and_records_the_disclosure(
             assert row[field] not in written, field
     for sentinel in SENTINELS.values():
         assert sentinel not in written
+
+
+def test_a_candidate_purged_before_the_decision_is_not_released(
+    client: TestClient,
+    staff: Staff,
+    sessions: sessionmaker[Session],
+    approved: int,
+    gallery_rows: list[dict],  # noqa: F811
+) -> None:
+    olga = staff.headers("olga.operator")
+    found = search(client, olga, approved).json()
+    with sessions.begin() as session:
+        purge_record(session, gallery_rows[0]["license_number"])
+    decided = client.post(
+        f"/v1/searches/{found['search_id']}/decision", headers=olga, json={"confirmed_rank": 1}
+    )
+    assert decided.status_code == 409 and decided.json()["code"] == "record_purged"
+
+
+def test_account_requests_that_make_no_sense_are_refused(client: TestClient, staff: Staff) -> None:
+    staff.add("ada.admin", Role.admin)
+    admin = staff.headers("ada.admin")
+    system_with_password = client.post(
+        "/v1/accounts",
+        headers=admin,
+        json={"username": "other-system", "role": "review_system", "password": PASSWORD},
+    )
+    assert system_with_password.json()["code"] == "password_not_allowed"
+    person_without = client.post(
+        "/v1/accounts", headers=admin, json={"username": "no.password", "role": "auditor"}
+    )
+    assert person_without.json()["code"] == "password_required"
+    taken = client.post(
+        "/v1/accounts",
+        headers=admin,
+        json={"username": "aldo.auditor", "role": "auditor", "password": PASSWORD},
+    )
+    assert taken.status_code == 409 and taken.json()["code"] == "username_taken"
+    request_id = submit(client, staff)["id"]
+    ghost = client.post(
+        f"/v1/requests/{request_id}/reviews",
+        headers=staff.headers("review-system"),
+        json={"decision": "approve", "reason": "ok", "reviewer": "aldo.auditor"},
+    )
+    assert ghost.status_code == 422 and ghost.json()["code"] == "unknown_reviewer"
 
 
 def test_rejecting_every_candidate_releases_nothing(
