@@ -37,6 +37,9 @@ from app.gallery import sync_index
 from app.reports import transparency
 from app.schemas import NewAccount
 from auth import Role, SubjectKind
+from calibration.calibrate import CalibrationRefused
+from calibration.calibrate import calibrate as choose_operating_point
+from calibration.photos import CalibrationSetError, encode, read_set
 from index import GalleryIndex
 from matcher import ENGINES, FaceChoice, engine_spec
 
@@ -233,6 +236,93 @@ def reenroll(
         f"{report.rows} photos: {report.enrolled} re-encoded for {enrolment.model_id}, "
         f"{report.already_enrolled} already were, {len(report.rejects)} rejected (see {rejects}); "
         f"its index holds {index.count} templates. Serve it with FACEMATCH_ENGINE={engine}."
+    )
+
+
+@cli.command()
+def calibrate(
+    photos: Annotated[
+        list[Path],
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="Calibration set: a CSV of path,person[,group], paths relative to it. "
+            "Repeat for several sets; people are compared only within a set.",
+        ),
+    ],
+    target_fpir: Annotated[
+        float,
+        typer.Option(
+            min=1e-9,
+            max=0.5,
+            help="Share of searches for someone not enrolled that may return a candidate",
+        ),
+    ] = 0.001,
+    gallery_size: Annotated[
+        int | None,
+        typer.Option(min=1, help="People enrolled (default: the most the photos support)"),
+    ] = None,
+    by_group: Annotated[
+        bool, typer.Option(help="Hold the target for every group, not just overall")
+    ] = False,
+    extrapolate: Annotated[
+        bool,
+        typer.Option(help="Beyond what the photos support, use the stated tail model"),
+    ] = False,
+    engine: Annotated[
+        str | None, typer.Option(help=f"{', '.join(ENGINES)} (default FACEMATCH_ENGINE)")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Operating point file to write")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Encoding processes (default: one per core)")
+    ] = None,
+) -> None:
+    """Choose the threshold from labelled photos and write the operating point (JSON).
+
+    Encodes the photos as the service would (quality policy included); templates are cached
+    under FACEMATCH_DATA_DIR/cache, so a second run encodes only new photos.
+    """
+    settings = Settings()
+    if engine is not None:
+        if engine not in ENGINES:
+            typer.echo(f"error: no engine is called {engine!r}", err=True)
+            raise typer.Exit(2)
+        settings = settings.model_copy(update={"engine": engine})
+    try:
+        sets = {
+            path.stem: encode(
+                read_set(path),
+                settings.encoder("central"),
+                workers or settings.enroll_workers,
+                settings.data_dir / "cache",
+            )
+            for path in photos
+        }
+        point = choose_operating_point(
+            sets,
+            settings.engine_spec,
+            settings.quality_policy,
+            target_fpir,
+            gallery_size,
+            by_group,
+            extrapolate,
+        )
+    except (CalibrationSetError, CalibrationRefused) as problem:
+        typer.echo(f"error: {problem}", err=True)
+        raise typer.Exit(2) from None
+    text = point.model_dump_json(indent=2) + "\n"
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    kind = "modelled" if point.modelled else "measured"
+    typer.echo(
+        f"threshold {point.threshold:.4f} ({kind}) for FPIR {point.target_fpir:g} with "
+        f"{point.gallery_size:,} people enrolled "
+        f"(the photos support {point.supported_gallery_size:,}); "
+        f"binding group {point.binding_group}; it misses {point.fnir:.1%} of mated comparisons. "
+        f"Written to {out}"
     )
 
 

@@ -23,6 +23,7 @@ from matcher import (
     QualityPolicy,
     engine_spec,
 )
+from matcher.operating_point import shipped as shipped_operating_point
 
 
 class Settings(BaseSettings):
@@ -66,9 +67,13 @@ class Settings(BaseSettings):
     # SFace by default: on LFW it misses fewer people and names far fewer wrong ones
     # (README, "Accuracy").
     engine: EngineName = "sface"
-    # The distance under which a template is a candidate; by default the engine's own.
-    threshold: float | None = Field(default=None, gt=0)
+    # The threshold every search uses and the measurement behind it (`facematch calibrate`);
+    # by default the one the repository ships for the engine (matcher/operating_points/).
+    operating_point: Path | None = None
     max_candidates: int = Field(default=5, ge=1, le=50)
+    # A search whose nearest person is within this distance of the next returns nobody;
+    # 0 turns the rule off (README, "Thresholds").
+    margin: float = Field(default=0.0, ge=0)
 
     max_image_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     max_image_pixels: int = Field(default=40_000_000, ge=10_000)
@@ -95,8 +100,8 @@ class Settings(BaseSettings):
         return engine_spec(self.engine)
 
     @property
-    def match_threshold(self) -> float:
-        return self.threshold if self.threshold is not None else self.engine_spec.default_threshold
+    def operating_point_file(self) -> Path:
+        return self.operating_point or shipped_operating_point(self.engine)
 
     @property
     def gallery_spec(self) -> GallerySpec:

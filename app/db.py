@@ -74,6 +74,12 @@ def template_count(session: Session, model_id: str) -> int:
     return session.scalar(select(func.count(Template.id)).where(Template.model_id == model_id)) or 0
 
 
+def people_enrolled(session: Session, model_id: str) -> int:
+    """Licence records with at least one of the engine's templates: a search's N."""
+    enrolled = select(func.count(func.distinct(Photo.record_id))).join(Template)
+    return session.scalar(enrolled.where(Template.model_id == model_id)) or 0
+
+
 def templates_by_id(session: Session, ids: list[int]) -> list[tuple[int, bytes]]:
     rows = session.execute(select(Template.id, Template.descriptor).where(Template.id.in_(ids)))
     return [(row.id, row.descriptor) for row in rows]

@@ -19,7 +19,8 @@ from app.errors import ApiError
 from app.gallery import Gallery
 from app.models import Account
 from auth import Claims, Permission, Role, SubjectKind, TokenError, TokenIssuer, may
-from matcher import Box, FaceTemplate, Matcher
+from matcher import Box, FaceTemplate, Matcher, MatchRule
+from matcher.operating_point import OperatingPoint
 
 
 @dataclass
@@ -31,8 +32,16 @@ class Services:
     matcher: Matcher
     gallery: Gallery
     tokens: TokenIssuer
+    operating_point: OperatingPoint
+    # The SHA-256 of the operating point file: every search records it.
+    operating_point_sha256: str
     # dlib's network keeps per-call state: one probe at a time through it.
     _matcher_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def rule(self) -> MatchRule:
+        settings = self.settings
+        return MatchRule(self.operating_point.threshold, settings.max_candidates, settings.margin)
 
     def encode_probe(self, data: bytes, box: Box | None) -> FaceTemplate:
         with self._matcher_lock:

@@ -21,7 +21,7 @@ from app.db import (
 )
 from app.models import LicenseRecord
 from index import GalleryIndex, IndexInvalid, Metric
-from matcher import select_candidates
+from matcher import MatchRule, select_candidates
 
 log = logging.getLogger(__name__)
 
@@ -128,19 +128,17 @@ class Gallery:
             self._index = sync_index(self._sessions, self._spec, self._index)
         return self._index
 
-    def search(
-        self, session: Session, descriptor: np.ndarray, threshold: float, limit: int
-    ) -> Hits:
-        """The licence records of the nearest distinct people under the threshold, nearest
-        first, with their distances and the index revision that found them."""
+    def search(self, session: Session, descriptor: np.ndarray, rule: MatchRule) -> Hits:
+        """The licence records of the people the rule makes candidates, nearest first, with
+        their distances and the index revision that found them."""
         # Under the lock that guards catching up, so no search reads a half-changed index.
         with self._lock:
             index = self._synced()
-            neighbours = index.search(descriptor, limit * _NEIGHBOUR_FANOUT)
+            neighbours = index.search(descriptor, rule.limit * _NEIGHBOUR_FANOUT)
             revision = index.revision
         owner = record_ids_of_templates(session, [template_id for template_id, _ in neighbours])
         chosen = select_candidates(
-            ((owner[t], distance) for t, distance in neighbours if t in owner), threshold, limit
+            ((owner[t], distance) for t, distance in neighbours if t in owner), rule
         )
         records = {
             r.id: r

@@ -18,6 +18,7 @@ from app.handlers import install_error_handlers, problem_response
 from app.routers import accounts, disclosures, health, login, oversight, requests, searches
 from auth import TokenIssuer, development_key, signing_key_problem
 from matcher import Matcher, load_engine
+from matcher.operating_point import OperatingPoint, OperatingPointError, load_operating_point
 
 log = logging.getLogger(__name__)
 access = logging.getLogger("app.access")
@@ -40,7 +41,26 @@ def signing_key(settings: Settings) -> str:
     return development_key()
 
 
-def build_services(settings: Settings, key: str) -> Services:
+def operating_point(settings: Settings) -> tuple[OperatingPoint, str]:
+    """The configured operating point and its file's SHA-256; one that cannot be read, or
+    that was calibrated for another model, stops start-up: searches would use a threshold
+    measured on other templates."""
+    path = settings.operating_point_file
+    try:
+        point, digest = load_operating_point(path)
+    except OperatingPointError as problem:
+        raise StartupRefused(f"refusing to start: {problem}") from None
+    if not point.fits(settings.engine_spec):
+        raise StartupRefused(
+            f"refusing to start: {path} is for {point.model_id} ({point.metric}), "
+            f"not the configured engine's {settings.engine_spec.model_id}"
+        )
+    return point, digest
+
+
+def build_services(
+    settings: Settings, key: str, calibrated: tuple[OperatingPoint, str]
+) -> Services:
     """Load the models, migrate the database and bring the index in step with it."""
     tokens = TokenIssuer(key, timedelta(minutes=settings.token_minutes))
     database = make_engine(settings.sqlalchemy_url)
@@ -50,16 +70,18 @@ def build_services(settings: Settings, key: str) -> Services:
     matcher = Matcher(engine, settings.decode_limits, settings.quality_policy)
     gallery = Gallery(sessions, settings.gallery_spec)
     gallery.current()
-    return Services(settings, sessions, matcher, gallery, tokens)
+    return Services(settings, sessions, matcher, gallery, tokens, *calibrated)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    key = signing_key(settings)  # before anything else: an app that could not start is refused
+    # Before anything else: an app that could not start is refused.
+    key = signing_key(settings)
+    calibrated = operating_point(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.services = build_services(settings, key)
+        app.state.services = build_services(settings, key, calibrated)
         yield
 
     docs = settings.api_docs

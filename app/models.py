@@ -225,6 +225,9 @@ class Search(Base):
     model_id: Mapped[str] = mapped_column(String(64))
     index_revision: Mapped[int] = mapped_column(BigInteger)
     threshold: Mapped[float] = mapped_column(Float)
+    margin: Mapped[float] = mapped_column(Float)
+    # The operating point file the threshold came from (GET /v1/operating-point).
+    operating_point_sha256: Mapped[str] = mapped_column(String(64))
     searched_at: Mapped[datetime] = mapped_column(default=_now, index=True)
     # The operator's human review: None until decided, then "confirmed" or "none".
     decision: Mapped[str | None] = mapped_column(String(16))

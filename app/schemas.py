@@ -17,6 +17,7 @@ from pydantic import (
 
 from app.rules import AgencyKind, Decision, LegalProcess, Level, Status
 from auth import MIN_PASSWORD_LENGTH, Role
+from matcher.operating_point import OperatingPoint
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 LicenseNumber = Annotated[
@@ -325,6 +326,20 @@ class TransparencyReport(BaseModel):
     searches: int
     confirmations: int
     releases: int
+
+
+class OperatingPointView(BaseModel):
+    """The threshold searches use, the measurement behind it, and the rest of the decision
+    rule: what an auditor checks a search's recorded threshold against."""
+
+    sha256: str
+    operating_point: OperatingPoint
+    margin: float
+    max_candidates: int
+    # A gallery larger than the one the threshold was calibrated for returns more false
+    # candidates than the target: time to calibrate again (README, "Thresholds").
+    people_enrolled: int
+    within_calibrated_gallery: bool
 
 
 class AuditVerification(BaseModel):

@@ -37,6 +37,7 @@ from app.rules import (
 )
 from app.schemas import NewRequest
 from auth import Role
+from matcher import MatchRule
 
 COMPONENT = "requests"
 
@@ -199,11 +200,13 @@ def record_search(
     via_system: int | None,
     probe_sha256: str,
     model_id: str,
-    threshold: float,
+    rule: MatchRule,
+    operating_point_sha256: str,
     hits: Hits,
     course: str,
 ) -> Search:
-    """Spend one of the request's searches and record the search and its candidates.
+    """Spend one of the request's searches and record the search, the rule that chose its
+    candidates (with the SHA-256 of the operating point behind it), and the candidates.
 
     The count goes up only where a search is left, in one statement, so two searches at
     once cannot both spend the last one.
@@ -229,7 +232,9 @@ def record_search(
         probe_sha256=probe_sha256,
         model_id=model_id,
         index_revision=hits.index_revision,
-        threshold=threshold,
+        threshold=rule.threshold,
+        margin=rule.margin,
+        operating_point_sha256=operating_point_sha256,
         candidates=[
             SearchCandidate(rank=rank, record_id=record.id, distance=distance)
             for rank, (record, distance) in enumerate(hits.matches, start=1)

@@ -33,6 +33,7 @@ class Permission(StrEnum):
     lookup_disclosures = "lookup_disclosures"
     read_reports = "read_reports"
     read_audit = "read_audit"
+    read_operating_point = "read_operating_point"
     manage_accounts = "manage_accounts"
 
 
@@ -59,6 +60,7 @@ PERMISSIONS: dict[Permission, frozenset[Role]] = {
     Permission.lookup_disclosures: frozenset({Role.records_clerk, Role.auditor}),
     Permission.read_reports: frozenset({Role.auditor}),
     Permission.read_audit: frozenset({Role.auditor}),
+    Permission.read_operating_point: frozenset({Role.auditor}),
     Permission.manage_accounts: frozenset({Role.admin}),
 }
 

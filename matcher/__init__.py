@@ -1,6 +1,6 @@
 """Image bytes to face template, and the match decision. Knows nothing of the service."""
 
-from matcher.decision import select_candidates
+from matcher.decision import MatchRule, select_candidates
 from matcher.decode import DecodeLimits
 from matcher.dlib_engine import DlibEngine
 from matcher.engine import Detection, Engine, EngineName, EngineSpec, Metric, distance
@@ -28,6 +28,7 @@ __all__ = [
     "FaceRefusal",
     "FaceTemplate",
     "Landmarks",
+    "MatchRule",
     "Matcher",
     "Metric",
     "ModelFileError",

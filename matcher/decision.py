@@ -3,21 +3,38 @@
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable
+from dataclasses import dataclass
 from typing import TypeVar
 
 Identity = TypeVar("Identity", bound=Hashable)
 
 
+@dataclass(frozen=True)
+class MatchRule:
+    """What makes a gallery neighbour a candidate: the operating point's threshold, the
+    ambiguity margin and the length of the list."""
+
+    threshold: float
+    limit: int
+    # When the nearest person is within `margin` of the next one, the search is ambiguous
+    # and returns nobody (benchmarks/identify.py measures what that buys).
+    margin: float = 0.0
+
+
 def select_candidates(
-    neighbours: Iterable[tuple[Identity, float]], threshold: float, limit: int
+    neighbours: Iterable[tuple[Identity, float]], rule: MatchRule
 ) -> list[tuple[Identity, float]]:
-    """Best distance per identity, kept only under `threshold`, nearest first, at most `limit`.
+    """Best distance per identity, kept only under the threshold, nearest first, at most
+    `rule.limit`; nobody when the nearest two people are within `rule.margin`.
 
     Neighbours are templates; several may belong to one person (renewal photos), and a
     person must appear once in the list, at the rank of their closest template.
     """
     best: dict[Identity, float] = {}
     for identity, distance in neighbours:
-        if distance < threshold and distance < best.get(identity, float("inf")):
+        if distance < best.get(identity, float("inf")):
             best[identity] = distance
-    return sorted(best.items(), key=lambda item: item[1])[:limit]
+    ranked = sorted(best.items(), key=lambda item: item[1])
+    if len(ranked) > 1 and ranked[1][1] - ranked[0][1] < rule.margin:
+        return []
+    return [(who, distance) for who, distance in ranked if distance < rule.threshold][: rule.limit]

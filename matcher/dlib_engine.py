@@ -23,8 +23,6 @@ SPEC = EngineSpec(
     model_id="dlib-resnet-v1-mirror",
     dimension=128,
     metric="l2",
-    # face_recognition's default tolerance.
-    default_threshold=0.6,
     # From benchmarks/quality_survey.py --engine dlib: docs/decisions.md, "Quality refusals".
     quality=QualityPolicy(min_inter_eye_px=20, min_in_frame=0.9, min_sharpness=5, max_yaw_deg=45),
 )

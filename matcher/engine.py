@@ -25,8 +25,6 @@ class EngineSpec:
     model_id: str
     dimension: int
     metric: Metric
-    # The distance under which a template is a candidate until calibration sets one.
-    default_threshold: float
     # Quality measures depend on the engine's landmarks and crop, so their limits do too.
     quality: QualityPolicy
 

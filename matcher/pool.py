@@ -14,11 +14,13 @@ from matcher.decode import DecodeLimits
 from matcher.engine import EngineName
 from matcher.engines import load_engine
 from matcher.pipeline import FaceChoice, Matcher
-from matcher.quality import QualityPolicy
+from matcher.quality import Quality, QualityPolicy
 from matcher.refusals import FaceRefusal
 
 # A worker's answer for one photo: the descriptor's float32 bytes, or the refusal code.
 Encoding = tuple[bytes, None] | tuple[None, str]
+# With the face's quality measures too (calibration applies quality policies afterwards).
+Measurement = tuple[bytes, Quality] | tuple[None, str]
 
 
 @dataclass(frozen=True)
@@ -42,14 +44,20 @@ def _start(config: EncoderConfig) -> None:
     _worker = (matcher, config.choice)
 
 
-def _encode(path: str) -> Encoding:
+def _measure(path: str) -> Measurement:
     assert _worker is not None, "not in an encoder process"
     matcher, choice = _worker
     try:
         with open(path, "rb") as handle:
-            return matcher.encode(handle.read(), choice=choice).descriptor.tobytes(), None
+            template = matcher.encode(handle.read(), choice=choice)
     except FaceRefusal as refusal:
         return None, refusal.code
+    return template.descriptor.tobytes(), template.quality
+
+
+def _encode(path: str) -> Encoding:
+    blob, outcome = _measure(path)
+    return (blob, None) if blob is not None else (None, outcome)
 
 
 class EncoderPool:
@@ -66,6 +74,9 @@ class EncoderPool:
 
     def submit(self, path: str) -> Future[Encoding]:
         return self._pool.submit(_encode, path)
+
+    def measure(self, path: str) -> Future[Measurement]:
+        return self._pool.submit(_measure, path)
 
     def __enter__(self) -> EncoderPool:
         return self

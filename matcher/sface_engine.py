@@ -22,8 +22,6 @@ SPEC = EngineSpec(
     model_id="sface-2021dec-int8bq",
     dimension=128,
     metric="cosine",
-    # OpenCV's suggested cosine similarity of 0.363 for one person, as a distance.
-    default_threshold=1 - 0.363,
     # From benchmarks/quality_survey.py --engine sface: its 112 px crop is sharper than dlib's
     # 150 px one (LFW's sharpest 0.5% start at 27, not 9), so blur is refused at 10, not 5.
     quality=QualityPolicy(min_inter_eye_px=20, min_in_frame=0.9, min_sharpness=10, max_yaw_deg=45),

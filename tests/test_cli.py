@@ -18,7 +18,8 @@ from app.config import Settings
 from app.enrolment import Enrolment, Reject, stored_photos
 from app.gallery import Gallery
 from app.models import AuditEntry, Base, LicenseRecord, Template
-from matcher import Matcher, load_engine
+from matcher import Matcher, MatchRule, load_engine
+from matcher.operating_point import load_operating_point
 from tests.conftest import DATASETS
 from tests.governance import PASSWORD
 from tests.test_enrolment import lfw_rows, write_manifest
@@ -185,11 +186,12 @@ def test_reenroll_into_the_other_engine_resumes_and_leaves_a_working_gallery(
     # Switched to SFace, the gallery finds each person from another photo of them.
     gallery = Gallery(sessions, sface.gallery_spec)
     matcher = Matcher(load_engine("sface"), policy=sface.quality_policy)
+    rule = MatchRule(load_operating_point(sface.operating_point_file)[0].threshold, limit=5)
     for row in rows:
         probe = DATASETS / row["photo"].replace("_0001.jpg", "_0002.jpg")
         descriptor = matcher.encode(probe.read_bytes(), choice="central").descriptor
         with sessions() as session:
-            hits = gallery.search(session, descriptor, sface.match_threshold, 5)
+            hits = gallery.search(session, descriptor, rule)
         assert hits.matches[0][0].license_number == row["license_number"]
 
     again = reenroll(dlib, "sface", tmp_path / "r.csv")

@@ -3,6 +3,7 @@ the audit trail, over the HTTP API in process, against SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -22,6 +23,7 @@ from app.main import StartupRefused, create_app
 from app.models import Account, AgencyRequest, AuditEntry, Search
 from app.schemas import RELEASED_FIELDS
 from auth import Role
+from matcher.operating_point import load_operating_point, shipped
 from tests.conftest import TEST_KEY, sample
 from tests.governance import (
     COURT_ORDER,
@@ -361,6 +363,25 @@ def test_the_review_system_searches_only_beside_an_operators_token(
         recorded = session.get_one(Search, result.json()["search_id"])
         assert recorded.operator_id == staff.ids["olga.operator"]
         assert recorded.via_system_id == staff.ids["review-system"]
+
+
+def test_searches_use_and_record_the_operating_point_auditors_can_read(
+    client: TestClient, staff: Staff, sessions: sessionmaker[Session], approved: int
+) -> None:
+    shown = client.get("/v1/operating-point", headers=staff.headers("aldo.auditor"))
+    assert shown.status_code == 200
+    view = shown.json()
+    point_file = shipped(client.app.state.services.settings.engine)
+    assert view["sha256"] == hashlib.sha256(point_file.read_bytes()).hexdigest()
+    assert view["operating_point"]["threshold"] == load_operating_point(point_file)[0].threshold
+    assert view["people_enrolled"] == 3 and view["within_calibrated_gallery"]
+    result = search(client, staff.headers("olga.operator"), approved)
+    assert result.status_code == 201
+    with sessions() as session:
+        recorded = session.get_one(Search, result.json()["search_id"])
+        assert recorded.operating_point_sha256 == view["sha256"]
+        assert recorded.threshold == view["operating_point"]["threshold"]
+        assert recorded.margin == view["margin"]
 
 
 def test_confirming_a_candidate_releases_five_fields_and_records_the_disclosure(

@@ -76,6 +76,7 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/v1/searches/{search_id}/decision"): only({R.operator: "404"}),
     ("GET", "/v1/disclosures"): only({R.records_clerk: "200", R.auditor: "200"}),
     ("GET", "/v1/reports/transparency"): only({R.auditor: "200"}),
+    ("GET", "/v1/operating-point"): only({R.auditor: "200"}),
     ("GET", "/v1/audit"): only({R.auditor: "200"}),
     ("GET", "/v1/audit/verify"): only({R.auditor: "200"}),
 }

@@ -1,4 +1,4 @@
-"""Oversight: the transparency report and the audit log, for auditors."""
+"""Oversight, for auditors: the transparency report, the operating point and the audit log."""
 
 from __future__ import annotations
 
@@ -9,11 +9,18 @@ from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
 
 from app import audit
-from app.deps import Caller, SessionDep, require
+from app.db import people_enrolled
+from app.deps import Caller, ServicesDep, SessionDep, require
 from app.errors import ApiError
 from app.models import AuditEntry
 from app.reports import transparency
-from app.schemas import AuditEntryView, AuditVerification, Problem, TransparencyReport
+from app.schemas import (
+    AuditEntryView,
+    AuditVerification,
+    OperatingPointView,
+    Problem,
+    TransparencyReport,
+)
 from auth import Permission
 
 router = APIRouter(
@@ -38,6 +45,27 @@ def transparency_report(
         report = transparency(session, period_from, period_to)
         audit.record(session, _COMPONENT, "report.transparency", caller.actor, "success")
     return report
+
+
+@router.get("/operating-point", response_model=OperatingPointView)
+def read_operating_point(
+    services: ServicesDep,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(require(Permission.read_operating_point))],
+) -> OperatingPointView:
+    """The operating point every search uses now; each search records its SHA-256."""
+    point = services.operating_point
+    with session.begin():
+        enrolled = people_enrolled(session, services.gallery.model_id)
+        audit.record(session, _COMPONENT, "operating_point.read", caller.actor, "success")
+    return OperatingPointView(
+        sha256=services.operating_point_sha256,
+        operating_point=point,
+        margin=services.rule.margin,
+        max_candidates=services.rule.limit,
+        people_enrolled=enrolled,
+        within_calibrated_gallery=enrolled <= point.gallery_size,
+    )
 
 
 @router.get("/audit", response_model=list[AuditEntryView])

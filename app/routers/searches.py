@@ -69,9 +69,7 @@ def search(
         data = probe.file.read(settings.max_image_bytes + 1)
         template = services.encode_probe(data, parse_face_box(face_box))
         with session.begin():
-            hits = services.gallery.search(
-                session, template.descriptor, settings.match_threshold, settings.max_candidates
-            )
+            hits = services.gallery.search(session, template.descriptor, services.rule)
             recorded = record_search(
                 session,
                 request_id,
@@ -79,7 +77,8 @@ def search(
                 via,
                 hashlib.sha256(data).hexdigest(),
                 services.gallery.model_id,
-                settings.match_threshold,
+                services.rule,
+                services.operating_point_sha256,
                 hits,
                 settings.operator_course,
             )

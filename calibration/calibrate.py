@@ -1,0 +1,118 @@
+"""Choosing the threshold from labelled photos: the operating point for a target FPIR at a
+gallery size, held by every group when asked, and refused when the data cannot show it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import UTC, datetime
+
+from calibration.photos import Encoded
+from calibration.rates import ALL, NonMated, Tail, Templates, fit_tail, fmr_for, mated, non_mated
+from matcher import EngineSpec, QualityPolicy
+from matcher.operating_point import GroupMeasure, OperatingPoint
+
+# Gallery sizes whose modelled thresholds every operating point lists: up to a state's
+# licence and ID-card holders.
+MODELLED_SIZES = (10_000, 100_000, 1_000_000, 8_000_000)
+
+
+class CalibrationRefused(ValueError):
+    """The data cannot support the operating point asked for."""
+
+
+def usable_templates(name: str, encoded: Encoded, policy: QualityPolicy) -> Templates:
+    keep = encoded.usable(policy)
+    return Templates(name, encoded.descriptors[keep], encoded.persons[keep], encoded.groups[keep])
+
+
+def calibrate(
+    sets: dict[str, Encoded],
+    spec: EngineSpec,
+    policy: QualityPolicy,
+    target_fpir: float,
+    gallery_size: int | None = None,
+    by_group: bool = False,
+    extrapolate: bool = False,
+) -> OperatingPoint:
+    """The largest threshold that keeps FPIR at or under `target_fpir` in a gallery of
+    `gallery_size` people (by default the largest the data support), for every group in
+    the data when `by_group`, else over all comparisons.
+
+    Refuses a gallery size the data cannot support (fewer than 3 / FMR non-mated comparisons
+    in some group) unless `extrapolate`, when the threshold of each group short of data comes
+    from its tail model (calibration.rates.Tail), and the point says so.
+    """
+    templates = [usable_templates(name, encoded, policy) for name, encoded in sets.items()]
+    rates = non_mated(templates, spec.metric)
+    groups = sorted(g for g in rates.comparisons if g != ALL) if by_group else [ALL]
+    if not groups:
+        raise CalibrationRefused("--by-group needs photos with a group label.")
+    supported = min(rates.supported_gallery_size(g, target_fpir) for g in groups)
+    short = min(groups, key=lambda g: rates.comparisons[g])
+    size = gallery_size or supported
+    if size < 1:
+        raise CalibrationRefused(
+            f"The photos cannot show FPIR {target_fpir:g} even with one person enrolled: that "
+            f"needs {3 / target_fpir:,.0f} non-mated comparisons in every group, and group "
+            f"{short!r} has {rates.comparisons[short]:,}. Add photos, or pass --gallery-size "
+            f"and --extrapolate to use the stated tail model ({Tail.MODEL})."
+        )
+    if size > supported and not extrapolate:
+        raise CalibrationRefused(
+            f"The photos support FPIR {target_fpir:g} for a gallery of at most {supported:,} "
+            f"people: a gallery of {size:,} needs a false-match rate of "
+            f"{fmr_for(target_fpir, size):.2g} per comparison, which only "
+            f"{3 / fmr_for(target_fpir, size):,.0f} non-mated comparisons can show, and group "
+            f"{short!r} has {rates.comparisons[short]:,}. Add photos, or pass --extrapolate "
+            f"to use the stated tail model ({Tail.MODEL})."
+        )
+    fmr = fmr_for(target_fpir, size)
+    measures = {g: _group_measure(rates, g, target_fpir, size, fmr) for g in groups}
+    binding = min(groups, key=lambda g: measures[g].threshold)
+    threshold = measures[binding].threshold
+    genuine = mated(templates, spec.metric)
+    tails = {g: fit_tail(rates.lowest[g], rates.comparisons[g]) for g in groups}
+    modelled_thresholds = {
+        n: min(tails[g].threshold(fmr_for(target_fpir, n)) for g in groups)
+        for n in MODELLED_SIZES
+        if n > supported
+    }
+    return OperatingPoint(
+        model_id=spec.model_id,
+        metric=spec.metric,
+        threshold=threshold,
+        target_fpir=target_fpir,
+        gallery_size=size,
+        fmr=fmr,
+        supported_gallery_size=supported,
+        modelled=size > supported,
+        model=Tail.MODEL if size > supported else None,
+        by_group=by_group,
+        binding_group=binding,
+        groups=measures,
+        data_sets=sorted(sets),
+        photos=sum(len(e.photos) for e in sets.values()),
+        photos_with_template=sum(len(t.vectors) for t in templates),
+        non_mated_comparisons=rates.comparisons[ALL],
+        mated_comparisons=len(genuine),
+        fnir=float((genuine >= threshold).mean()) if len(genuine) else 1.0,
+        quality_policy=asdict(policy),
+        modelled_thresholds=modelled_thresholds,
+        date=datetime.now(UTC).replace(microsecond=0),
+    )
+
+
+def _group_measure(
+    rates: NonMated, group: str, target_fpir: float, size: int, fmr: float
+) -> GroupMeasure:
+    supported = rates.supported_gallery_size(group, target_fpir)
+    if size <= supported:
+        threshold = rates.threshold(group, fmr)
+    else:
+        threshold = fit_tail(rates.lowest[group], rates.comparisons[group]).threshold(fmr)
+    return GroupMeasure(
+        comparisons=rates.comparisons[group],
+        supported_gallery_size=supported,
+        threshold=threshold,
+        modelled=size > supported,
+    )

@@ -1,0 +1,223 @@
+"""False-match and false-non-match rates of labelled templates, the thresholds they imply,
+and a stated model for rates below what the data can show.
+
+A search compares a probe with every enrolled person, so the chance that a probe of someone
+not enrolled returns a candidate (FPIR) grows with the gallery size N: with a per-comparison
+false-match rate FMR, FPIR = 1 - (1 - FMR)^N, about N x FMR. Holding FPIR at a target in a
+gallery of N people therefore needs FMR at target / N, and data can show a rate that low only
+with enough non-mated comparisons: at least 3 / FMR (with none observed, 3 / M is the 95 %
+upper bound on a rate measured over M comparisons, "the rule of three").
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from matcher import Metric
+
+# Comparisons behind a rate: the data support FMR f only when they hold at least 3 / f.
+RULE_OF_THREE = 3
+ALL = "all"
+
+
+def distance_matrix(a: np.ndarray, b: np.ndarray, metric: Metric) -> np.ndarray:
+    """Distances between every row of `a` and every row of `b`, as the gallery index measures
+    them (matcher.distance)."""
+    dots = a @ b.T
+    if metric == "cosine":
+        return 1.0 - dots
+    squares = (a * a).sum(axis=1)[:, None] + (b * b).sum(axis=1)[None, :]
+    return np.sqrt(np.maximum(squares - 2 * dots, 0.0))
+
+
+def fmr_for(target_fpir: float, gallery_size: int) -> float:
+    """The per-comparison false-match rate that gives `target_fpir` over `gallery_size`
+    independent comparisons."""
+    return -math.expm1(math.log1p(-target_fpir) / gallery_size)
+
+
+def fpir_for(fmr: float, gallery_size: int) -> float:
+    return -math.expm1(gallery_size * math.log1p(-fmr))
+
+
+def supported_gallery_size(target_fpir: float, comparisons: int) -> int:
+    """The largest gallery for which `comparisons` non-mated comparisons can show the FMR
+    that `target_fpir` needs."""
+    if comparisons < RULE_OF_THREE:
+        return 0
+    return math.floor(math.log1p(-target_fpir) / math.log1p(-RULE_OF_THREE / comparisons))
+
+
+def upper_bound(errors: int, trials: int, confidence: float = 0.95) -> float:
+    """The one-sided Clopper-Pearson upper confidence bound of a rate."""
+    if errors >= trials:
+        return 1.0
+    return float(stats.beta.ppf(confidence, errors + 1, trials - errors))
+
+
+def interval(errors: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
+    """The two-sided Clopper-Pearson interval of a rate."""
+    tail = (1 - confidence) / 2
+    low = 0.0 if errors == 0 else float(stats.beta.ppf(tail, errors, trials - errors + 1))
+    high = 1.0 if errors == trials else float(stats.beta.ppf(1 - tail, errors + 1, trials - errors))
+    return low, high
+
+
+def people_bootstrap(
+    photos: np.ndarray,
+    in_group: np.ndarray,
+    matches: np.ndarray,
+    replicates: int = 2000,
+    confidence: float = 0.95,
+) -> tuple[float, float]:
+    """The interval of a group's FMR when people, not comparisons, are drawn again.
+
+    Comparisons are not independent: two lookalikes with hundreds of photos each (LFW holds
+    530 of George W. Bush, whose brother is in it too) add a block of false matches that
+    stands or falls together. Resampling people with replacement (`photos[p]` photos each,
+    `in_group[p]` whether they count for the group; `matches` one row (a, b) of people per
+    false match) gives an interval that allows for that.
+    """
+    rng = np.random.default_rng(0)
+    draws = rng.multinomial(len(photos), np.full(len(photos), 1 / len(photos)), replicates)
+    weighted = draws * photos
+
+    def pairs(w: np.ndarray) -> np.ndarray:  # photo pairs between distinct people
+        return (w.sum(axis=1) ** 2 - (w**2).sum(axis=1)) / 2
+
+    comparisons = pairs(weighted) - pairs(weighted[:, ~in_group])
+    counted = matches[in_group[matches[:, 0]] | in_group[matches[:, 1]]]
+    errors = (draws[:, counted[:, 0]] * draws[:, counted[:, 1]]).sum(axis=1)
+    rates = errors / np.maximum(comparisons, 1)
+    tail = (1 - confidence) / 2
+    return float(np.quantile(rates, tail)), float(np.quantile(rates, 1 - tail))
+
+
+@dataclass(frozen=True)
+class Templates:
+    """One data set's usable templates with their person and group labels. Comparisons are
+    made only within a set: two sets may hold the same person under different names."""
+
+    name: str
+    vectors: np.ndarray
+    persons: np.ndarray
+    groups: np.ndarray
+
+
+@dataclass(frozen=True)
+class NonMated:
+    """Non-mated comparisons per group: their number and their lowest distances, sorted.
+
+    A comparison counts for the group of each of its two photos (the probe may be either),
+    and for ALL. Groups are named "set:group".
+    """
+
+    comparisons: dict[str, int]
+    lowest: dict[str, np.ndarray]
+
+    def threshold(self, group: str, fmr: float) -> float:
+        """The largest threshold under which at most a share `fmr` of the group's
+        comparisons fall (a distance counts as a match when strictly below it)."""
+        allowed = math.floor(fmr * self.comparisons[group])
+        lowest = self.lowest[group]
+        if allowed >= len(lowest):
+            raise ValueError(f"keep more than {len(lowest)} distances for an FMR of {fmr:g}")
+        return float(lowest[allowed])
+
+    def supported_gallery_size(self, group: str, target_fpir: float) -> int:
+        return supported_gallery_size(target_fpir, self.comparisons[group])
+
+
+def non_mated_pairs(
+    templates: Templates, metric: Metric, block: int = 1024
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Every non-mated comparison in a set once, in blocks: (distances, rows, columns)."""
+    n = len(templates.vectors)
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        d = distance_matrix(templates.vectors[start:stop], templates.vectors, metric)
+        pairs = (np.arange(n)[None, :] > np.arange(start, stop)[:, None]) & (
+            templates.persons[start:stop, None] != templates.persons[None, :]
+        )
+        rows, columns = np.nonzero(pairs)
+        yield d[rows, columns], rows + start, columns
+
+
+def non_mated(sets: list[Templates], metric: Metric, keep: int = 50_000) -> NonMated:
+    """Every non-mated comparison within each set, reduced to counts and the `keep` lowest
+    distances per group."""
+    comparisons: dict[str, int] = {}
+    kept: dict[str, list[np.ndarray]] = {}
+
+    def add(group: str, distances: np.ndarray) -> None:
+        comparisons[group] = comparisons.get(group, 0) + distances.size
+        if distances.size > keep:
+            distances = np.partition(distances, keep)[:keep]
+        kept.setdefault(group, []).append(distances)
+
+    for templates in sets:
+        labels = np.array([f"{templates.name}:{g}" if g else "" for g in templates.groups])
+        named = sorted(set(labels) - {""})
+        for distances, rows, columns in non_mated_pairs(templates, metric):
+            add(ALL, distances)
+            for group in named:
+                add(group, distances[(labels[rows] == group) | (labels[columns] == group)])
+    lowest = {}
+    for group, parts in kept.items():
+        merged = np.concatenate(parts)
+        if merged.size > keep:
+            merged = np.partition(merged, keep)[:keep]
+        lowest[group] = np.sort(merged)
+    return NonMated(comparisons, lowest)
+
+
+def mated(sets: list[Templates], metric: Metric) -> np.ndarray:
+    """Each person's first template against each of their others: what a search of a
+    person enrolled with one photo compares."""
+    found = []
+    for templates in sets:
+        order = np.argsort(templates.persons, kind="stable")
+        persons = templates.persons[order]
+        starts = np.flatnonzero(np.r_[True, persons[1:] != persons[:-1]])
+        for begin, end in zip(starts, np.r_[starts[1:], len(persons)], strict=True):
+            if end - begin > 1:
+                first = templates.vectors[order[begin]][None, :]
+                others = templates.vectors[order[begin + 1 : end]]
+                found.append(distance_matrix(first, others, metric)[0])
+    return np.concatenate(found) if found else np.empty(0)
+
+
+@dataclass(frozen=True)
+class Tail:
+    """The lower tail of a non-mated distance distribution, beyond the data: below the
+    distance `anchor`, which a share `anchor_fmr` of comparisons fall under, the distances'
+    shortfall from it follows a generalised Pareto distribution (peaks over threshold, the
+    standard model of extremes)."""
+
+    anchor: float
+    anchor_fmr: float
+    shape: float
+    scale: float
+    points: int
+
+    MODEL = "generalised Pareto tail fitted to the lowest non-mated distances"
+
+    def threshold(self, fmr: float) -> float:
+        if fmr >= self.anchor_fmr:
+            raise ValueError("within the data: use the empirical threshold")
+        return self.anchor - float(
+            stats.genpareto.isf(fmr / self.anchor_fmr, self.shape, 0, self.scale)
+        )
+
+
+def fit_tail(lowest: np.ndarray, comparisons: int, points: int = 1000) -> Tail:
+    """Fit the tail model to the `points` lowest of `comparisons` non-mated distances."""
+    points = min(points, len(lowest) - 1)
+    anchor = float(lowest[points])
+    shape, _, scale = stats.genpareto.fit(anchor - lowest[:points], floc=0)
+    return Tail(anchor, points / comparisons, float(shape), float(scale), points)
