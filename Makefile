@@ -8,12 +8,12 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: run test
+.PHONY: run test thresholds
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e '.[test]'
+	$(VENV)/bin/pip install --quiet -e '.[test,bench]'
 	touch $@
 
 run: $(STAMP)
@@ -21,3 +21,18 @@ run: $(STAMP)
 
 test: $(STAMP)
 	scripts/with-postgres $(VENV)/bin/pytest
+
+# Every threshold figure, JSON and PNG (README, "Thresholds"): the calibration sets, the
+# shipped operating point of each engine, then the benchmarks that measure them. About an
+# hour on two cores the first time; templates are cached under var/cache.
+thresholds: $(STAMP)
+	$(VENV)/bin/python benchmarks/public_sets.py --out var/calibration
+	for engine in sface dlib; do \
+		FACEMATCH_DATA_DIR=var $(VENV)/bin/facematch calibrate --engine $$engine --by-group \
+			--photos var/calibration/lfw-calibration.csv \
+			--out matcher/operating_points/$$engine.json || exit 1; \
+	done
+	$(VENV)/bin/python benchmarks/identify.py
+	$(VENV)/bin/python benchmarks/demographics.py
+	$(VENV)/bin/python benchmarks/techniques.py
+	$(VENV)/bin/python benchmarks/quality_gate.py

@@ -37,7 +37,7 @@ from app.gallery import sync_index
 from app.reports import transparency
 from app.schemas import NewAccount
 from auth import Role, SubjectKind
-from calibration.calibrate import CalibrationRefused
+from calibration.calibrate import CalibrationRefused, pairs_to_review
 from calibration.calibrate import calibrate as choose_operating_point
 from calibration.photos import CalibrationSetError, encode, read_set
 from index import GalleryIndex
@@ -273,6 +273,10 @@ def calibrate(
         str | None, typer.Option(help=f"{', '.join(ENGINES)} (default FACEMATCH_ENGINE)")
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Operating point file to write")] = None,
+    review: Annotated[
+        Path | None,
+        typer.Option(help="Also write the 50 closest different-person pairs here (CSV)"),
+    ] = None,
     workers: Annotated[
         int | None, typer.Option(help="Encoding processes (default: one per core)")
     ] = None,
@@ -280,7 +284,9 @@ def calibrate(
     """Choose the threshold from labelled photos and write the operating point (JSON).
 
     Encodes the photos as the service would (quality policy included); templates are cached
-    under FACEMATCH_DATA_DIR/cache, so a second run encodes only new photos.
+    under FACEMATCH_DATA_DIR/cache, so a second run encodes only new photos. Look at the
+    --review pairs before trusting the result: a pair that shows one person is a labelling
+    error, and such errors set the threshold at the low rates a large gallery needs.
     """
     settings = Settings()
     if engine is not None:
@@ -310,6 +316,13 @@ def calibrate(
     except (CalibrationSetError, CalibrationRefused) as problem:
         typer.echo(f"error: {problem}", err=True)
         raise typer.Exit(2) from None
+    if review is not None:
+        pairs = pairs_to_review(sets, settings.engine_spec.metric, settings.quality_policy)
+        with review.open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["distance", "photo", "person", "other_photo", "other_person"])
+            for distance, a, b in pairs:
+                writer.writerow([f"{distance:.4f}", a.path, a.person, b.path, b.person])
     text = point.model_dump_json(indent=2) + "\n"
     if out is None:
         typer.echo(text, nl=False)

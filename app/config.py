@@ -71,9 +71,9 @@ class Settings(BaseSettings):
     # by default the one the repository ships for the engine (matcher/operating_points/).
     operating_point: Path | None = None
     max_candidates: int = Field(default=5, ge=1, le=50)
-    # A search whose nearest person is within this distance of the next returns nobody;
-    # 0 turns the rule off (README, "Thresholds").
-    margin: float = Field(default=0.0, ge=0)
+    # A search whose nearest person is within this distance of the next returns nobody; 0
+    # turns the rule off; by default the engine's own (README, "Thresholds").
+    margin: float | None = Field(default=None, ge=0)
 
     max_image_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     max_image_pixels: int = Field(default=40_000_000, ge=10_000)
@@ -98,6 +98,10 @@ class Settings(BaseSettings):
     @property
     def engine_spec(self) -> EngineSpec:
         return engine_spec(self.engine)
+
+    @property
+    def match_margin(self) -> float:
+        return self.margin if self.margin is not None else self.engine_spec.margin
 
     @property
     def operating_point_file(self) -> Path:

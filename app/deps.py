@@ -41,7 +41,9 @@ class Services:
     @property
     def rule(self) -> MatchRule:
         settings = self.settings
-        return MatchRule(self.operating_point.threshold, settings.max_candidates, settings.margin)
+        return MatchRule(
+            self.operating_point.threshold, settings.max_candidates, settings.match_margin
+        )
 
     def encode_probe(self, data: bytes, box: Box | None) -> FaceTemplate:
         with self._matcher_lock:

@@ -65,6 +65,16 @@ IDENTITY_MERGES: dict[str, str] = {
     "Shavon_Earp": "Diana_Taurasi",
     "Gabrielle_Rose": "Martha_Bowen",
     "John_Barnett": "John_Burnett",
+    # Found among the closest pairs over all 13,233 photos (benchmarks/public_sets.py); twins
+    # (Olsen, Mowry, Hentzen) and brothers (George W. and Jeb Bush) stay apart.
+    "Sung_Hong_Choi": "Choi_Sung-hong",
+    "Noer_Muis": "Noer_Moeis",
+    "Glenn_Rivers": "Doc_Rivers",
+    "Brian_Williams": "Bison_Dele",  # his name until 1998
+    "Yingfan_Wang": "Wang_Yingfan",
+    "William_Pryor_Jr": "Bill_Pryor",
+    "Talisa_Bratt": "Talisa_Soto",  # her married name
+    "Virgina_Ruano_Pascal": "Ruano_Pascual",
 }
 
 

@@ -6,9 +6,19 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import UTC, datetime
 
-from calibration.photos import Encoded
-from calibration.rates import ALL, NonMated, Tail, Templates, fit_tail, fmr_for, mated, non_mated
-from matcher import EngineSpec, QualityPolicy
+from calibration.photos import Encoded, Photo
+from calibration.rates import (
+    ALL,
+    NonMated,
+    Tail,
+    Templates,
+    closest_non_mated,
+    fit_tail,
+    fmr_for,
+    mated,
+    non_mated,
+)
+from matcher import EngineSpec, Metric, QualityPolicy
 from matcher.operating_point import GroupMeasure, OperatingPoint
 
 # Gallery sizes whose modelled thresholds every operating point lists: up to a state's
@@ -23,6 +33,21 @@ class CalibrationRefused(ValueError):
 def usable_templates(name: str, encoded: Encoded, policy: QualityPolicy) -> Templates:
     keep = encoded.usable(policy)
     return Templates(name, encoded.descriptors[keep], encoded.persons[keep], encoded.groups[keep])
+
+
+def pairs_to_review(
+    sets: dict[str, Encoded], metric: Metric, policy: QualityPolicy, count: int = 50
+) -> list[tuple[float, Photo, Photo]]:
+    """The closest non-mated pairs over all sets, for a person to look at before trusting
+    the threshold: each one that shows one person is a labelling error to correct."""
+    found = []
+    for name, encoded in sets.items():
+        photos = [p for p, ok in zip(encoded.photos, encoded.usable(policy)) if ok]
+        templates = usable_templates(name, encoded, policy)
+        found += [
+            (d, photos[a], photos[b]) for d, a, b in closest_non_mated(templates, metric, count)
+        ]
+    return sorted(found, key=lambda pair: pair[0])[:count]
 
 
 def calibrate(

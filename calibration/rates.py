@@ -176,6 +176,22 @@ def non_mated(sets: list[Templates], metric: Metric, keep: int = 50_000) -> NonM
     return NonMated(comparisons, lowest)
 
 
+def closest_non_mated(
+    templates: Templates, metric: Metric, count: int
+) -> list[tuple[float, int, int]]:
+    """The `count` closest non-mated pairs as (distance, row, row): where labelling errors
+    (one person under two names, one photo filed twice) show first, and set the threshold
+    if left in."""
+    closest: list[tuple[float, int, int]] = []
+    for distances, rows, columns in non_mated_pairs(templates, metric):
+        nearest = np.argsort(distances)[:count]
+        closest += zip(
+            distances[nearest].tolist(), rows[nearest].tolist(), columns[nearest].tolist()
+        )
+        closest = sorted(closest)[:count]
+    return closest
+
+
 def mated(sets: list[Templates], metric: Metric) -> np.ndarray:
     """Each person's first template against each of their others: what a search of a
     person enrolled with one photo compares."""

@@ -27,6 +27,9 @@ class EngineSpec:
     metric: Metric
     # Quality measures depend on the engine's landmarks and crop, so their limits do too.
     quality: QualityPolicy
+    # The match rule's ambiguity margin (MatchRule.margin): what it buys depends on how the
+    # engine's distances crowd (benchmarks/identify.py).
+    margin: float
 
 
 @dataclass(frozen=True, eq=False)

@@ -3,6 +3,7 @@ operating point file, and the service that loads it, uses it and reports it."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 from pathlib import Path
@@ -118,8 +119,15 @@ def test_the_calibrate_command_writes_an_operating_point_the_service_can_load(
     monkeypatch.setenv("FACEMATCH_DATA_DIR", str(tmp_path))
     out = tmp_path / "point.json"
     args = ["calibrate", "--engine", "sface", "--photos", str(lfw_sets), "--workers", "1"]
-    written = CliRunner().invoke(cli, [*args, "--target-fpir", "0.1", "--out", str(out)])
+    review = tmp_path / "review.csv"
+    written = CliRunner().invoke(
+        cli, [*args, "--target-fpir", "0.1", "--out", str(out), "--review", str(review)]
+    )
     assert written.exit_code == 0, written.output
+    rows = list(csv.DictReader(review.open()))
+    distances = [float(row["distance"]) for row in rows]
+    assert len(rows) == 50 and distances == sorted(distances)
+    assert all(row["person"] != row["other_person"] for row in rows)
     point, digest = load_operating_point(out)
     assert point.model_id == engine_spec("sface").model_id
     assert digest == hashlib.sha256(out.read_bytes()).hexdigest()

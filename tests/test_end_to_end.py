@@ -22,6 +22,7 @@ from app.config import Settings
 from app.demo import lfw_demo_rows
 from app.schemas import RELEASED_FIELDS
 from matcher import ENGINES
+from matcher.operating_point import load_operating_point
 from tests.conftest import LFW, TEST_KEY
 from tests.governance import COURT_ORDER, PASSWORD, request_body
 
@@ -361,9 +362,14 @@ def test_second_photos_find_the_right_licence_at_rank_one(
     hits = outcomes.pop("hit", 0)
     rate = hits / len(rows)
     misses = ", ".join(f"{n} {why}" for why, n in sorted(outcomes.items()))
+    point, _ = load_operating_point(settings.operating_point_file)
     report_figure(
-        f"LFW rank-1 over HTTP ({settings.engine}): {hits}/{len(rows)} = {rate:.1%}; "
-        f"first photo of {people} people enrolled ({not_enrolled} rejected), second searched; "
-        f"misses: {misses}"
+        f"LFW rank-1 over HTTP ({settings.engine}, threshold {point.threshold:.3f}): "
+        f"{hits}/{len(rows)} = {rate:.1%}; first photo of {people} people enrolled "
+        f"({not_enrolled} rejected), second searched; misses: {misses}; the operating point "
+        f"states a miss rate of {point.fnir:.1%}"
     )
-    assert rate >= 0.95
+    # Over HTTP the service misses about as often as its operating point says it will, and
+    # hardly ever puts someone else first.
+    assert rate >= 1 - point.fnir - 0.05
+    assert outcomes["someone else at rank 1"] <= len(rows) // 100
