@@ -17,21 +17,18 @@ drawn at random, lets a person check what they show (benchmarks/results/, not co
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 from public_sets import CACHE, lfw_photos, split, utkface_photos
+from runner import run_per_engine
 
 from app.config import Settings
 from calibration.calibrate import usable_templates
 from calibration.photos import encode
 from calibration.rates import Templates, interval, non_mated_pairs, people_bootstrap
-from matcher import ENGINES, Metric, engine_spec
+from matcher import Metric, engine_spec
 from matcher.operating_point import load_operating_point, shipped
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -230,30 +227,5 @@ def plot(result: dict, path: Path) -> None:
     figure.savefig(path)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--engine", choices=[*ENGINES, "both"], default="both")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    parser.add_argument(
-        "--out", type=Path, default=ROOT / "benchmarks" / "results" / "demographics.json"
-    )
-    parser.add_argument(
-        "--figure", type=Path, default=ROOT / "docs" / "figures" / "demographics.png"
-    )
-    args = parser.parse_args()
-    engines = list(ENGINES) if args.engine == "both" else [args.engine]
-    result = {
-        "benchmark": "demographics",
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "engines": {engine: measure(engine, args.workers) for engine in engines},
-    }
-    result["table"] = table(result)
-    print(result["table"])
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    plot(result, args.figure)
-    print(f"written to {args.out} and {args.figure}")
-
-
 if __name__ == "__main__":
-    main()
+    run_per_engine("demographics", __doc__.split("\n\n")[0], measure, table, plot)

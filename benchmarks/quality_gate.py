@@ -13,11 +13,7 @@ refused; and FNIR at FPIR 1 % with the threshold chosen again.
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
 from dataclasses import asdict, replace
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -31,10 +27,11 @@ from openset import (
     run_searches,
     threshold_at,
 )
+from runner import run_per_engine
 
 from app.config import Settings
 from calibration.photos import NO_LIMITS
-from matcher import ENGINES, engine_spec
+from matcher import engine_spec
 from matcher.operating_point import load_operating_point, shipped
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -123,26 +120,5 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--engine", choices=[*ENGINES, "both"], default="both")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    parser.add_argument(
-        "--out", type=Path, default=ROOT / "benchmarks" / "results" / "quality_gate.json"
-    )
-    args = parser.parse_args()
-    engines = list(ENGINES) if args.engine == "both" else [args.engine]
-    result = {
-        "benchmark": "quality_gate",
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "engines": {engine: measure(engine, args.workers) for engine in engines},
-    }
-    result["table"] = table(result)
-    print(result["table"])
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"written to {args.out}")
-
-
 if __name__ == "__main__":
-    main()
+    run_per_engine("quality_gate", __doc__.split("\n\n")[0], measure, table)

@@ -1,25 +1,25 @@
 """Synthetic identities with the spread of real descriptors, to extend a gallery past the
 people a data set holds.
 
-Each new person's centre is a real person's mean descriptor moved by Gaussian noise with the
-between-identity covariance scaled by a bandwidth h, and shrunk back towards the mean so the
-centres keep the real between-identity covariance (a smoothed bootstrap): small h keeps the
-real people's clusters (descriptors of similar-looking people crowd together, and a single
-Gaussian misses that), large h tends to one Gaussian. Each template is the centre plus
-within-identity noise (the pooled covariance of the photos' deviations from their person's
-mean). A person's mean over n photos still carries 1/n of the within-identity covariance,
-which is taken off the between-identity estimate. For a cosine engine the draws are
-L2-normalised, as the engine's descriptors are.
+The model is Gaussian: each new person's centre is drawn from the between-identity
+distribution (mean and covariance of real people's mean descriptors), and their template
+from the within-identity distribution around it (the pooled covariance of the photos'
+deviations from their person's mean). A person's mean over n photos still carries 1/n of
+the within-identity covariance, which is taken off the between-identity estimate. For a
+cosine engine the draws are L2-normalised, as the engine's descriptors are.
 
-identify.py chooses h so that a synthetic gallery as large as the real one gives the real
-one's thresholds on the same probes, then extrapolates. Limits: the tails matter most at
-large N, and no model fitted at a few thousand people can show how the millionth lookalike
-looks; the result is a model, and is labelled one.
+Limits: real descriptors are not Gaussian. Similar-looking people crowd together (dlib's
+descriptors of East Asian men, twins, brothers), and a Gaussian has no such crowds, so its
+strangers are easier to tell apart than real ones, and the tails, which decide large
+galleries, are where it is least right. identify.py's check puts a synthetic gallery as large
+as the real one beside it on the same probes, so the gap is measured. (Drawing new people
+around real people's centres instead keeps the crowds, but at a million people makes hundreds
+of near-copies of each real person, which outrank that person's own photos.)
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -28,26 +28,15 @@ from matcher import Metric
 
 @dataclass(frozen=True)
 class IdentityModel:
-    centres: np.ndarray  # real people's mean descriptors
+    mean: np.ndarray
     between: np.ndarray  # a factor L with L @ L.T = the between-identity covariance
     within: np.ndarray  # the same for the within-identity covariance
     metric: Metric
-    bandwidth: float = 1.0
-
-    def with_bandwidth(self, bandwidth: float) -> IdentityModel:
-        return replace(self, bandwidth=bandwidth)
 
     def templates(self, people: int, rng: np.random.Generator) -> np.ndarray:
         """One template for each of `people` new identities (float32)."""
-        dimension = self.centres.shape[1]
-        mean = self.centres.mean(axis=0)
-        picked = self.centres[rng.integers(len(self.centres), size=people)]
-        moved = (
-            picked
-            - mean
-            + self.bandwidth * (rng.standard_normal((people, dimension)) @ self.between.T)
-        )
-        centres = mean + moved / np.sqrt(1 + self.bandwidth**2)
+        dimension = len(self.mean)
+        centres = self.mean + rng.standard_normal((people, dimension)) @ self.between.T
         drawn = centres + rng.standard_normal((people, dimension)) @ self.within.T
         drawn = drawn.astype(np.float32)
         if self.metric == "cosine":
@@ -66,7 +55,7 @@ def fit(vectors: np.ndarray, persons: np.ndarray, metric: Metric) -> IdentityMod
     within = deviations.T @ deviations / (len(vectors) - len(people))
     shrink = np.mean(1.0 / counts[people])
     between = np.cov(means, rowvar=False) - shrink * within
-    return IdentityModel(means, _factor(between), _factor(within), metric)
+    return IdentityModel(means.mean(axis=0), _factor(between), _factor(within), metric)
 
 
 def _factor(covariance: np.ndarray) -> np.ndarray:

@@ -15,12 +15,9 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import multiprocessing
-import os
 from concurrent.futures import ProcessPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 
 import cv2
@@ -37,11 +34,12 @@ from openset import (
     searches_of,
     threshold_at,
 )
+from runner import run_per_engine
 
 from app.config import Settings
 from calibration.photos import Encoded
 from calibration.rates import distance_matrix
-from matcher import ENGINES, Matcher, Metric, engine_spec, load_engine
+from matcher import Matcher, Metric, engine_spec, load_engine
 from matcher.decode import decode_image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -224,27 +222,5 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--engine", choices=[*ENGINES, "both"], default="both")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    parser.add_argument(
-        "--out", type=Path, default=ROOT / "benchmarks" / "results" / "techniques.json"
-    )
-    args = parser.parse_args()
-    engines = list(ENGINES) if args.engine == "both" else [args.engine]
-    result = {
-        "benchmark": "techniques",
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "fpir_targets": list(TARGETS),
-        "engines": {engine: measure(engine, args.workers) for engine in engines},
-    }
-    result["table"] = table(result)
-    print(result["table"])
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"written to {args.out}")
-
-
 if __name__ == "__main__":
-    main()
+    run_per_engine("techniques", __doc__.split("\n\n")[0], measure, table)

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import UTC, datetime
 
+import numpy as np
+
 from calibration.photos import Encoded, Photo
 from calibration.rates import (
     ALL,
@@ -19,7 +21,7 @@ from calibration.rates import (
     non_mated,
 )
 from matcher import EngineSpec, Metric, QualityPolicy
-from matcher.operating_point import GroupMeasure, OperatingPoint
+from matcher.operating_point import Estimate, GroupMeasure, OperatingPoint
 
 # Gallery sizes whose modelled thresholds every operating point lists: up to a state's
 # licence and ID-card holders.
@@ -97,11 +99,11 @@ def calibrate(
     threshold = measures[binding].threshold
     genuine = mated(templates, spec.metric)
     tails = {g: fit_tail(rates.lowest[g], rates.comparisons[g]) for g in groups}
-    modelled_thresholds = {
-        n: min(tails[g].threshold(fmr_for(target_fpir, n)) for g in groups)
-        for n in MODELLED_SIZES
-        if n > supported
-    }
+    larger = {}
+    for n in MODELLED_SIZES:
+        if n > supported:
+            estimate = min(tails[g].threshold(fmr_for(target_fpir, n)) for g in groups)
+            larger[n] = Estimate(threshold=estimate, fnir=_missed(genuine, estimate))
     return OperatingPoint(
         model_id=spec.model_id,
         metric=spec.metric,
@@ -120,11 +122,15 @@ def calibrate(
         photos_with_template=sum(len(t.vectors) for t in templates),
         non_mated_comparisons=rates.comparisons[ALL],
         mated_comparisons=len(genuine),
-        fnir=float((genuine >= threshold).mean()) if len(genuine) else 1.0,
+        fnir=_missed(genuine, threshold),
         quality_policy=asdict(policy),
-        modelled_thresholds=modelled_thresholds,
+        modelled_for_larger_galleries=larger,
         date=datetime.now(UTC).replace(microsecond=0),
     )
+
+
+def _missed(genuine: np.ndarray, threshold: float) -> float:
+    return float((genuine >= threshold).mean()) if len(genuine) else 1.0
 
 
 def _group_measure(

@@ -90,15 +90,6 @@ class Encoded:
             [code == "" and _accepted(row, policy) for code, row in zip(self.codes, self.quality)]
         )
 
-    def refusals(self, policy: QualityPolicy) -> dict[str, int]:
-        """How many photos each refusal code kept out under `policy`."""
-        counts: dict[str, int] = {}
-        for code, row in zip(self.codes, self.quality, strict=True):
-            reason = code or _refusal(row, policy)
-            if reason:
-                counts[reason] = counts.get(reason, 0) + 1
-        return counts
-
     @property
     def persons(self) -> np.ndarray:
         return np.array([p.person for p in self.photos])
@@ -108,16 +99,13 @@ class Encoded:
         return np.array([p.group for p in self.photos])
 
 
-def _refusal(row: np.ndarray, policy: QualityPolicy) -> str:
+def _accepted(row: np.ndarray, policy: QualityPolicy) -> bool:
+    """Whether the service's quality check would accept a face with these measures."""
     try:
         check(Quality(*row.tolist()), policy)
-    except FaceRefusal as refusal:
-        return refusal.code
-    return ""
-
-
-def _accepted(row: np.ndarray, policy: QualityPolicy) -> bool:
-    return _refusal(row, policy) == ""
+    except FaceRefusal:
+        return False
+    return True
 
 
 def encode(

@@ -41,23 +41,12 @@ def fmr_for(target_fpir: float, gallery_size: int) -> float:
     return -math.expm1(math.log1p(-target_fpir) / gallery_size)
 
 
-def fpir_for(fmr: float, gallery_size: int) -> float:
-    return -math.expm1(gallery_size * math.log1p(-fmr))
-
-
 def supported_gallery_size(target_fpir: float, comparisons: int) -> int:
     """The largest gallery for which `comparisons` non-mated comparisons can show the FMR
     that `target_fpir` needs."""
     if comparisons < RULE_OF_THREE:
         return 0
     return math.floor(math.log1p(-target_fpir) / math.log1p(-RULE_OF_THREE / comparisons))
-
-
-def upper_bound(errors: int, trials: int, confidence: float = 0.95) -> float:
-    """The one-sided Clopper-Pearson upper confidence bound of a rate."""
-    if errors >= trials:
-        return 1.0
-    return float(stats.beta.ppf(confidence, errors + 1, trials - errors))
 
 
 def interval(errors: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:

@@ -33,6 +33,16 @@ class GroupMeasure(BaseModel):
     modelled: bool
 
 
+class Estimate(BaseModel):
+    """A modelled threshold for a larger gallery (the tail model, not observed comparisons),
+    and the share of the data's mated comparisons it would miss."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    threshold: float
+    fnir: float
+
+
 class OperatingPoint(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -62,8 +72,8 @@ class OperatingPoint(BaseModel):
     # above the threshold: the searches for an enrolled person this threshold costs.
     fnir: float
     quality_policy: dict[str, float]
-    # Modelled thresholds for larger galleries, keyed by gallery size: labelled estimates.
-    modelled_thresholds: dict[int, float]
+    # For larger galleries, keyed by gallery size: modelled estimates, labelled as such.
+    modelled_for_larger_galleries: dict[int, Estimate]
     date: datetime
 
     def fits(self, spec: EngineSpec) -> bool:

@@ -1,0 +1,54 @@
+"""The command line the per-engine threshold benchmarks share: which engines, how many
+workers, where the JSON (and the figure, if any) go; run, print the table, write."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from matcher import ENGINES
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_per_engine(
+    name: str,
+    description: str,
+    measure: Callable[[str, int], dict],
+    table: Callable[[dict], str],
+    plot: Callable[[dict, Path], None] | None = None,
+) -> None:
+    """Parse the arguments, measure each engine, then print and write the results."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--engine", choices=[*ENGINES, "both"], default="both")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "benchmarks" / "results" / f"{name}.json"
+    )
+    if plot is not None:
+        parser.add_argument(
+            "--figure", type=Path, default=ROOT / "docs" / "figures" / f"{name}.png"
+        )
+    args = parser.parse_args()
+    engines = list(ENGINES) if args.engine == "both" else [args.engine]
+    result = {
+        "benchmark": name,
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "engines": {engine: measure(engine, args.workers) for engine in engines},
+    }
+    write(result, table, args.out)
+    if plot is not None:
+        plot(result, args.figure)
+        print(f"and {args.figure}")
+
+
+def write(result: dict, table: Callable[[dict], str], out: Path) -> None:
+    result["table"] = table(result)
+    print(result["table"])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"written to {out}")
