@@ -26,6 +26,8 @@ from matcher.operating_point import Estimate, GroupMeasure, OperatingPoint
 # Gallery sizes whose modelled thresholds every operating point lists: up to a state's
 # licence and ID-card holders.
 MODELLED_SIZES = (10_000, 100_000, 1_000_000, 8_000_000)
+# Non-mated comparisons a group needs before its tail can be fitted at all.
+MIN_TAIL_POINTS = 100
 
 
 class CalibrationRefused(ValueError):
@@ -93,12 +95,22 @@ def calibrate(
             f"{short!r} has {rates.comparisons[short]:,}. Add photos, or pass --extrapolate "
             f"to use the stated tail model ({Tail.MODEL})."
         )
+    if any(len(rates.lowest[g]) < MIN_TAIL_POINTS for g in groups):
+        raise CalibrationRefused(
+            f"Group {short!r} has {rates.comparisons[short]:,} non-mated comparisons; at least "
+            f"{MIN_TAIL_POINTS} per group are needed. Add photos."
+        )
     fmr = fmr_for(target_fpir, size)
-    measures = {g: _group_measure(rates, g, target_fpir, size, fmr) for g in groups}
+    tails = {g: fit_tail(rates.lowest[g], rates.comparisons[g]) for g in groups}
+    measures = {g: _group_measure(rates, tails[g], g, target_fpir, size, fmr) for g in groups}
     binding = min(groups, key=lambda g: measures[g].threshold)
     threshold = measures[binding].threshold
+    if threshold <= 0:
+        raise CalibrationRefused(
+            f"The tail model puts the threshold for {size:,} people at {threshold:.3f}: no "
+            f"threshold holds FPIR {target_fpir:g} in a gallery that large."
+        )
     genuine = mated(templates, spec.metric)
-    tails = {g: fit_tail(rates.lowest[g], rates.comparisons[g]) for g in groups}
     larger = {}
     for n in MODELLED_SIZES:
         if n > supported:
@@ -134,13 +146,10 @@ def _missed(genuine: np.ndarray, threshold: float) -> float:
 
 
 def _group_measure(
-    rates: NonMated, group: str, target_fpir: float, size: int, fmr: float
+    rates: NonMated, tail: Tail, group: str, target_fpir: float, size: int, fmr: float
 ) -> GroupMeasure:
     supported = rates.supported_gallery_size(group, target_fpir)
-    if size <= supported:
-        threshold = rates.threshold(group, fmr)
-    else:
-        threshold = fit_tail(rates.lowest[group], rates.comparisons[group]).threshold(fmr)
+    threshold = rates.threshold(group, fmr) if size <= supported else tail.threshold(fmr)
     return GroupMeasure(
         comparisons=rates.comparisons[group],
         supported_gallery_size=supported,
