@@ -114,7 +114,7 @@ def encode(
     """Every photo's template and quality measures, encoded as the service would with
     `config` but with no quality limit, on `workers` processes (0: one per core).
 
-    With `cache_dir`, results are kept per photo file (path, size and time) and per engine
+    With `cache_dir`, results are kept per photo content (its SHA-256) and per engine
     configuration, and only photos not encoded before are encoded.
     """
     config = replace(config, policy=NO_LIMITS)
@@ -181,8 +181,9 @@ def _write_cache(cache: Path, known: dict[str, _Entry], dimension: int) -> None:
 
 
 def _photo_key(path: Path) -> str:
-    stat = path.stat()
-    return f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    """The photo's content, not its path or time: a data set copied or unpacked again keeps
+    its cache."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _config_key(config: EncoderConfig) -> str:
