@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from app.gallery import GallerySpec
 from app.rules import RequestPolicy, normalise_statute
 from auth import LockoutPolicy
+from index import Layout, LayoutPolicy
 from matcher import (
     DecodeLimits,
     EncoderConfig,
@@ -75,6 +76,12 @@ class Settings(BaseSettings):
     # turns the rule off; by default the engine's own (README, "Thresholds").
     margin: float | None = Field(default=None, ge=0)
 
+    # The index: exact search below this many templates, a shortlist of compact codes
+    # re-ranked exactly from there on (README, "Speed"); 0: always the shortlist.
+    index_exact_below: int = Field(default=200_000, ge=0)
+    index_code_bytes: int = Field(default=32, ge=8, le=64)
+    index_shortlist_factor: int = Field(default=40, ge=1, le=200)
+
     max_image_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     max_image_pixels: int = Field(default=40_000_000, ge=10_000)
     detect_max_side: int = Field(default=640, ge=160)
@@ -83,6 +90,10 @@ class Settings(BaseSettings):
     min_in_frame: float | None = Field(default=None, ge=0, le=1)
     min_sharpness: float | None = Field(default=None, ge=0)
     max_yaw_deg: float | None = Field(default=None, gt=0, le=90)
+
+    # Probes are encoded in worker processes, each with its own models (about 0.2 GB).
+    search_workers: int = Field(default=0, ge=0, description="0: one per CPU core")
+    probe_timeout_s: float = Field(default=10.0, gt=0)
 
     enroll_workers: int = Field(default=0, ge=0, description="0: one per CPU core")
     enroll_batch_size: int = Field(default=256, ge=1)
@@ -110,7 +121,11 @@ class Settings(BaseSettings):
     @property
     def gallery_spec(self) -> GallerySpec:
         spec = self.engine_spec
-        return GallerySpec(self.index_dir, spec.model_id, spec.dimension, spec.metric)
+        layouts = LayoutPolicy(
+            self.index_exact_below,
+            Layout("shortlist", self.index_code_bytes, self.index_shortlist_factor),
+        )
+        return GallerySpec(self.index_dir, spec.model_id, spec.dimension, spec.metric, layouts)
 
     @property
     def decode_limits(self) -> DecodeLimits:

@@ -3,9 +3,8 @@ caller, authenticated from a bearer token and checked against the role table."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
@@ -19,7 +18,7 @@ from app.errors import ApiError
 from app.gallery import Gallery
 from app.models import Account
 from auth import Claims, Permission, Role, SubjectKind, TokenError, TokenIssuer, may
-from matcher import Box, FaceTemplate, Matcher, MatchRule
+from matcher import Box, FaceTemplate, MatchRule, PipelineBusy, PipelineTimeout, ProbeEncoder
 from matcher.operating_point import OperatingPoint
 
 
@@ -29,14 +28,12 @@ class Services:
 
     settings: Settings
     sessions: sessionmaker[Session]
-    matcher: Matcher
+    probes: ProbeEncoder
     gallery: Gallery
     tokens: TokenIssuer
     operating_point: OperatingPoint
     # The SHA-256 of the operating point file: every search records it.
     operating_point_sha256: str
-    # dlib's network keeps per-call state: one probe at a time through it.
-    _matcher_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def rule(self) -> MatchRule:
@@ -46,8 +43,22 @@ class Services:
         )
 
     def encode_probe(self, data: bytes, box: Box | None) -> FaceTemplate:
-        with self._matcher_lock:
-            return self.matcher.encode(data, box)
+        try:
+            return self.probes.encode(data, box)
+        except PipelineBusy:
+            raise ApiError(
+                429,
+                "face_matcher_busy",
+                "The face matcher is busy with other searches; try again in a few seconds.",
+                retry_after_s=5,
+            ) from None
+        except PipelineTimeout:
+            raise ApiError(
+                422,
+                "photo_too_slow",
+                f"The photo took longer than {self.probes.timeout_s:g} s to process; "
+                "send a smaller or more ordinary photo.",
+            ) from None
 
 
 def get_services(request: Request) -> Services:

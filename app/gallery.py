@@ -20,14 +20,14 @@ from app.db import (
     templates_by_id,
 )
 from app.models import LicenseRecord
-from index import GalleryIndex, IndexInvalid, Metric
+from index import GalleryIndex, IndexInvalid, LayoutPolicy, Metric
 from matcher import MatchRule, select_candidates
 
 log = logging.getLogger(__name__)
 
 _FETCH_CHUNK = 10_000
 # Neighbours fetched per candidate wanted: one person may hold several templates (renewals).
-_NEIGHBOUR_FANOUT = 10
+NEIGHBOUR_FANOUT = 10
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ class GallerySpec:
     model_id: str
     dimension: int
     metric: Metric
+    layouts: LayoutPolicy = LayoutPolicy()
 
     def empty_index(self) -> GalleryIndex:
         return GalleryIndex(self.model_id, self.dimension, self.metric)
@@ -53,7 +54,9 @@ def sync_index(
     Starts from `index` (the service's in-memory one, or an empty one to rebuild from
     scratch), else from the saved file; a missing, damaged or foreign file counts as empty.
     Only templates whose ids differ are added or removed: templates are immutable and their
-    ids never reused, so comparing ids is enough. A saved file already current is left alone.
+    ids never reused, so comparing ids is enough. Then the index is laid out as the spec's
+    policy wants for its size (exact, or a shortlist with exact re-ranking). A saved file
+    already current is left alone.
     """
     from_file = index is None
     if index is None:
@@ -65,10 +68,9 @@ def sync_index(
     with sessions() as session:
         # Read the revision first: rows committed before it are all visible to the reads below.
         revision = gallery_revision(session, spec.model_id)
-        current = index.revision == revision and index.count == template_count(
-            session, spec.model_id
-        )
-        if from_file and current:
+        count = template_count(session, spec.model_id)
+        current = index.revision == revision and index.count == count
+        if from_file and current and index.layout == spec.layouts.for_count(count):
             return index
         wanted = template_ids(session, spec.model_id)
         present = set(index.ids().tolist())
@@ -82,15 +84,19 @@ def sync_index(
                 np.array([row_id for row_id, _ in rows], dtype=np.int64),
                 np.stack([np.frombuffer(blob, dtype=np.float32) for _, blob in rows]),
             )
+    layout = spec.layouts.for_count(index.count)
+    if index.layout != layout:
+        index.arrange(layout)
     index.revision = revision
     manifest = index.save(spec.index_dir)
     log.info(
-        "%s index at revision %d: %d templates (%d added, %d removed)",
+        "%s index at revision %d: %d templates (%d added, %d removed), %s layout",
         spec.model_id,
         revision,
         manifest.count,
         len(missing),
         stale.size,
+        layout.kind,
     )
     return index
 
@@ -134,7 +140,7 @@ class Gallery:
         # Under the lock that guards catching up, so no search reads a half-changed index.
         with self._lock:
             index = self._synced()
-            neighbours = index.search(descriptor, rule.limit * _NEIGHBOUR_FANOUT)
+            neighbours = index.search(descriptor, rule.limit * NEIGHBOUR_FANOUT)
             revision = index.revision
         owner = record_ids_of_templates(session, [template_id for template_id, _ in neighbours])
         chosen = select_candidates(

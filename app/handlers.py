@@ -33,7 +33,10 @@ def problem_response(status: int, code: str, message: str) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, error: ApiError) -> JSONResponse:
-        return problem_response(error.status, error.code, error.message)
+        response = problem_response(error.status, error.code, error.message)
+        if error.retry_after_s is not None:
+            response.headers["Retry-After"] = str(error.retry_after_s)
+        return response
 
     @app.exception_handler(FaceRefusal)
     async def _face_refusal(_: Request, refusal: FaceRefusal) -> JSONResponse:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from ipaddress import ip_address
 
+import faiss
 from fastapi import FastAPI, Request, Response
 
 from app.config import Settings
@@ -17,7 +19,7 @@ from app.gallery import Gallery
 from app.handlers import install_error_handlers, problem_response
 from app.routers import accounts, disclosures, health, login, oversight, requests, searches
 from auth import TokenIssuer, development_key, signing_key_problem
-from matcher import Matcher, load_engine
+from matcher import ProbeEncoder
 from matcher.operating_point import OperatingPoint, OperatingPointError, load_operating_point
 
 log = logging.getLogger(__name__)
@@ -61,16 +63,20 @@ def operating_point(settings: Settings) -> tuple[OperatingPoint, str]:
 def build_services(
     settings: Settings, key: str, calibrated: tuple[OperatingPoint, str]
 ) -> Services:
-    """Load the models, migrate the database and bring the index in step with it."""
+    """Migrate the database, bring the index in step with it, and start the probe workers,
+    which load their models in the background."""
     tokens = TokenIssuer(key, timedelta(minutes=settings.token_minutes))
     database = make_engine(settings.sqlalchemy_url)
     migrate(database)
     sessions = session_factory(database)
-    engine = load_engine(settings.engine, settings.detect_max_side)
-    matcher = Matcher(engine, settings.decode_limits, settings.quality_policy)
+    # One thread per index search: each search runs in its own request thread, and exact
+    # search of one probe is fastest on one thread (README, "Speed").
+    faiss.omp_set_num_threads(1)
     gallery = Gallery(sessions, settings.gallery_spec)
     gallery.current()
-    return Services(settings, sessions, matcher, gallery, tokens, *calibrated)
+    probes = ProbeEncoder(settings.encoder(), settings.search_workers, settings.probe_timeout_s)
+    threading.Thread(target=probes.warm, name="warm-probe-workers", daemon=True).start()
+    return Services(settings, sessions, probes, gallery, tokens, *calibrated)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -81,8 +87,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.services = build_services(settings, key, calibrated)
+        services = app.state.services = build_services(settings, key, calibrated)
         yield
+        services.probes.close()
 
     docs = settings.api_docs
     app = FastAPI(

@@ -33,15 +33,22 @@ class IdentityModel:
     within: np.ndarray  # the same for the within-identity covariance
     metric: Metric
 
-    def templates(self, people: int, rng: np.random.Generator) -> np.ndarray:
-        """One template for each of `people` new identities (float32)."""
-        dimension = len(self.mean)
-        centres = self.mean + rng.standard_normal((people, dimension)) @ self.between.T
-        drawn = centres + rng.standard_normal((people, dimension)) @ self.within.T
+    def people(self, count: int, rng: np.random.Generator) -> np.ndarray:
+        """The centres of `count` new identities."""
+        return self.mean + rng.standard_normal((count, len(self.mean))) @ self.between.T
+
+    def photos(self, centres: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """One template around each centre, as a new photo of that person would give
+        (float32, unit length for a cosine engine)."""
+        drawn = centres + rng.standard_normal(centres.shape) @ self.within.T
         drawn = drawn.astype(np.float32)
         if self.metric == "cosine":
             drawn /= np.linalg.norm(drawn, axis=1, keepdims=True)
         return drawn
+
+    def templates(self, people: int, rng: np.random.Generator) -> np.ndarray:
+        """One template for each of `people` new identities (float32)."""
+        return self.photos(self.people(people, rng), rng)
 
 
 def fit(vectors: np.ndarray, persons: np.ndarray, metric: Metric) -> IdentityModel:

@@ -1,5 +1,13 @@
 """The FAISS gallery: template ids to nearest neighbours. Knows nothing of the service."""
 
-from index.gallery import GalleryIndex, IndexInvalid, Manifest, Metric
+from index.gallery import (
+    EXACT,
+    GalleryIndex,
+    IndexInvalid,
+    Layout,
+    LayoutPolicy,
+    Manifest,
+    Metric,
+)
 
-__all__ = ["GalleryIndex", "IndexInvalid", "Manifest", "Metric"]
+__all__ = ["EXACT", "GalleryIndex", "IndexInvalid", "Layout", "LayoutPolicy", "Manifest", "Metric"]

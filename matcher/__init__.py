@@ -6,7 +6,13 @@ from matcher.dlib_engine import DlibEngine
 from matcher.engine import Detection, Engine, EngineName, EngineSpec, Metric, distance
 from matcher.engines import ENGINES, engine_spec, load_engine
 from matcher.pipeline import FaceChoice, FaceTemplate, Matcher
-from matcher.pool import EncoderConfig, EncoderPool
+from matcher.pool import (
+    EncoderConfig,
+    EncoderPool,
+    PipelineBusy,
+    PipelineTimeout,
+    ProbeEncoder,
+)
 from matcher.quality import Landmarks, Quality, QualityPolicy
 from matcher.refusals import REFUSAL_CODES, Box, FaceRefusal
 from matcher.sface_engine import SFaceEngine
@@ -32,6 +38,9 @@ __all__ = [
     "Matcher",
     "Metric",
     "ModelFileError",
+    "PipelineBusy",
+    "PipelineTimeout",
+    "ProbeEncoder",
     "Quality",
     "QualityPolicy",
     "SFaceEngine",

@@ -1,21 +1,25 @@
 """Encoding on every core: worker processes that each load the models once.
 
-Used by enrolment and by the benchmarks, so both measure the same pipeline.
+Used by enrolment, by the service for probes and by the benchmarks, so all three run the same
+pipeline.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 from matcher.decode import DecodeLimits
 from matcher.engine import EngineName
 from matcher.engines import load_engine
-from matcher.pipeline import FaceChoice, Matcher
+from matcher.pipeline import FaceChoice, FaceTemplate, Matcher
 from matcher.quality import Quality, QualityPolicy
-from matcher.refusals import FaceRefusal
+from matcher.refusals import Box, FaceRefusal
 
 # A worker's answer for one photo: the descriptor's float32 bytes, or the refusal code.
 Encoding = tuple[bytes, None] | tuple[None, str]
@@ -60,6 +64,16 @@ def _encode(path: str) -> Encoding:
     return (blob, None) if blob is not None else (None, outcome)
 
 
+def _probe(data: bytes, box: Box | None) -> FaceTemplate:
+    assert _worker is not None, "not in an encoder process"
+    matcher, choice = _worker
+    return matcher.encode(data, box, choice)
+
+
+def _ready() -> None:
+    assert _worker is not None, "not in an encoder process"
+
+
 class EncoderPool:
     """A process pool (spawned, not forked: no database connection or lock is inherited)."""
 
@@ -78,8 +92,68 @@ class EncoderPool:
     def measure(self, path: str) -> Future[Measurement]:
         return self._pool.submit(_measure, path)
 
+    def probe(self, data: bytes, box: Box | None) -> Future[FaceTemplate]:
+        return self._pool.submit(_probe, data, box)
+
+    def warm(self) -> None:
+        """Start every worker and load its models now rather than on the first photo."""
+        for future in [self._pool.submit(_ready) for _ in range(self.workers)]:
+            future.result()
+
+    def close(self) -> None:
+        self._pool.shutdown(cancel_futures=True)
+
     def __enter__(self) -> EncoderPool:
         return self
 
     def __exit__(self, *_: object) -> None:
-        self._pool.shutdown(cancel_futures=True)
+        self.close()
+
+
+class PipelineBusy(Exception):
+    """The probe waited its whole time limit without a worker taking it up."""
+
+
+class PipelineTimeout(Exception):
+    """A worker took the probe up, but did not finish it within the time limit."""
+
+
+class ProbeEncoder:
+    """Probes encoded in worker processes sized to the cores, so a search holds neither the
+    service's event loop nor its interpreter lock, under a time limit. A worker that dies
+    (out of memory on a hostile photo, say) breaks its pool; the pool is then replaced and the
+    photo refused, so one photo never stops the searches after it."""
+
+    def __init__(self, config: EncoderConfig, workers: int, timeout_s: float) -> None:
+        self._config, self._workers, self.timeout_s = config, workers, timeout_s
+        self._lock = threading.Lock()
+        self._pool = EncoderPool(config, workers)
+
+    def warm(self) -> None:
+        self._pool.warm()
+
+    def encode(self, data: bytes, box: Box | None) -> FaceTemplate:
+        """The probe's template; FaceRefusal, PipelineBusy or PipelineTimeout if none."""
+        pool = self._pool
+        future = pool.probe(data, box)
+        try:
+            return future.result(timeout=self.timeout_s)
+        except FutureTimeout:
+            if future.cancel():
+                raise PipelineBusy from None
+            raise PipelineTimeout from None
+        except BrokenProcessPool:
+            self._replace(pool)
+            raise FaceRefusal(
+                "unsupported_image",
+                "The photo could not be processed; if it is an ordinary photo, send it again.",
+            ) from None
+
+    def _replace(self, broken: EncoderPool) -> None:
+        with self._lock:
+            if self._pool is broken:
+                broken.close()
+                self._pool = EncoderPool(self._config, self._workers)
+
+    def close(self) -> None:
+        self._pool.close()

@@ -58,6 +58,10 @@ class FaceRefusal(Exception):
             raise ValueError(f"unknown refusal code {self.code!r}")
         super().__init__(self.message)
 
+    def __reduce__(self) -> tuple:
+        # Refusals cross from the encoder processes to the service whole, not as bare text.
+        return FaceRefusal, (self.code, self.message, self.faces)
+
     @property
     def too_large(self) -> bool:
         return REFUSAL_CODES[self.code]

@@ -10,17 +10,20 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 from app.enrolment import Enrolment, purge_record, read_manifest
 from app.main import create_app
+from app.models import AuditEntry
 from app.schemas import RELEASED_FIELDS
 from auth import Role
 from matcher import ENGINES
 from tests.conftest import DATASETS, sample
 from tests.governance import LOOPBACK, Staff, add_reviewers, approve, request_body
 from tests.test_enrolment import lfw_rows, write_manifest
+from tests.test_probe_pool import slow_photo
 
 # Search, refusals and the index must hold for every engine.
 pytestmark = pytest.mark.parametrize("engine_name", list(ENGINES))
@@ -144,6 +147,26 @@ def test_refused_probes_spend_no_search(desk: Desk) -> None:
         assert desk.search(b"not a photo").status_code == 422
     request = desk.client.get(f"/v1/requests/{desk.request_id}", headers=desk.headers).json()
     assert request["authorisation"]["searches_used"] == 0
+
+
+def test_a_probe_past_the_time_limit_is_refused_audited_and_spends_nothing(
+    searching: Settings, sessions: sessionmaker[Session], gallery_rows: list[dict]
+) -> None:
+    strict = searching.model_copy(update={"probe_timeout_s": 0.3, "detect_max_side": 4000})
+    with TestClient(create_app(strict), client=LOOPBACK) as client:
+        client.app.state.services.probes.warm()  # type: ignore[attr-defined]
+        desk = Desk(client, Staff(sessions, strict))
+        response = desk.search(slow_photo())
+        request = client.get(f"/v1/requests/{desk.request_id}", headers=desk.headers).json()
+    assert response.status_code == 422
+    body = response.json()
+    assert body["code"] == "photo_too_slow" and "0.3 s" in body["message"]
+    assert request["authorisation"]["searches_used"] == 0
+    with sessions() as session:
+        outcomes = session.scalars(
+            select(AuditEntry.outcome).where(AuditEntry.event_type == "search")
+        )
+        assert "refused:photo_too_slow" in list(outcomes)
 
 
 def test_too_large_is_413(

@@ -7,13 +7,16 @@ import csv
 import itertools
 import logging
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlalchemy import MetaData, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
+from app.db import bump_revision
 from app.demo import DEMO_COLUMNS, lfw_demo_rows
 from app.enrolment import (
     Enrolment,
@@ -25,6 +28,7 @@ from app.enrolment import (
 )
 from app.gallery import GallerySpec, sync_index
 from app.models import LicenseRecord, Photo, Template
+from index import EXACT
 from matcher import FaceChoice
 from tests.conftest import DATASETS, LFW
 
@@ -213,3 +217,37 @@ def test_stale_damaged_or_missing_index_is_brought_back_in_step(
     rebuilt = sync_index(sessions, spec(settings))
     with sessions() as session:
         assert set(rebuilt.ids().tolist()) == set(session.scalars(select(Template.id)))
+
+
+def test_index_layout_follows_the_gallery_size(
+    sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    """Past `index_exact_below` templates the index becomes a shortlist, recorded in its
+    manifest; brought back under it (or with the setting raised), exact again."""
+    spec = settings.model_copy(update={"index_exact_below": 1000}).gallery_spec
+    model_id, dimension = spec.model_id, spec.dimension
+    descriptors = np.random.default_rng(0).normal(size=(1001, dimension)).astype(np.float32)
+    descriptors /= np.linalg.norm(descriptors, axis=1, keepdims=True)
+    with sessions.begin() as session:
+        for n, descriptor in enumerate(descriptors):
+            record = LicenseRecord(
+                license_number=f"WDL{n:09d}",
+                first_name="Test",
+                last_name=f"Person{n}",
+                date_of_birth=date(1980, 1, 1),
+            )
+            photo = Photo(record=record, sha256=f"{n:064x}", source_ref=f"synthetic/{n}.jpg")
+            session.add(Template(photo=photo, model_id=model_id, descriptor=descriptor.tobytes()))
+        bump_revision(session, model_id)
+
+    index = sync_index(sessions, spec)
+    assert index.count == 1001 and index.layout.kind == "shortlist"
+    assert spec.saved_index().layout == index.layout
+    assert index.search(descriptors[500], 1)[0][1] == pytest.approx(0.0, abs=1e-5)
+
+    with sessions.begin() as session:
+        purge_record(session, "WDL000000500")
+        purge_record(session, "WDL000000501")
+    index = sync_index(sessions, spec)
+    assert index.count == 999 and index.layout == EXACT
+    assert spec.saved_index().layout == EXACT

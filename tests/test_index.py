@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index import GalleryIndex, IndexInvalid
+from index import EXACT, GalleryIndex, IndexInvalid, Layout, LayoutPolicy
+from index.gallery import MIN_SHORTLIST_TEMPLATES
 
 DIM = 128
 
@@ -74,3 +75,88 @@ def test_missing_damaged_or_foreign_index_is_reported(tmp_path: Path) -> None:
     manifest_file.write_text("{not json")
     with pytest.raises(IndexInvalid, match="damaged"):
         GalleryIndex.load(tmp_path, "model-a", DIM)
+
+
+def clustered(people: int, photos: int, metric: str, seed: int = 1) -> np.ndarray:
+    """Several photos of each person: tight clusters, as real templates form."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(people, DIM))
+    data = np.repeat(centres, photos, axis=0) + 0.3 * rng.normal(size=(people * photos, DIM))
+    data = data.astype(np.float32)
+    if metric == "cosine":
+        data /= np.linalg.norm(data, axis=1, keepdims=True)
+    return data
+
+
+@pytest.mark.parametrize("metric", ["l2", "cosine"])
+def test_shortlist_layout_returns_what_exact_search_returns(metric: str) -> None:
+    data = clustered(1500, 2, metric)
+    ids = np.arange(5000, 5000 + len(data), dtype=np.int64)
+    exact = GalleryIndex("model-a", DIM, metric)
+    exact.add(ids, data)
+    shortlist = GalleryIndex("model-a", DIM, metric)
+    shortlist.add(ids[:1500], data[:1500])
+    shortlist.arrange(Layout("shortlist", 16, 40))
+    shortlist.add(ids[1500:], data[1500:])  # added after arranging: encoded as they come
+    # Photos of the probe's own person, far nearer than any stranger: the neighbours that
+    # matter, which the shortlist must return exactly as exact search does.
+    near = 8.0 if metric == "l2" else 0.5
+    for probe in data[::97] + 0.01:
+        want, got = exact.search(probe, 10), shortlist.search(probe, 10)
+        own = [(i, d) for i, d in want if d < near]
+        assert len(own) >= 2 and len(got) == 10
+        assert [i for i, _ in got[: len(own)]] == [i for i, _ in own]
+        assert np.allclose([d for _, d in got[: len(own)]], [d for _, d in own], atol=1e-5)
+
+
+def test_arranging_needs_enough_templates_and_exact_drops_the_codes() -> None:
+    index = filled(100)
+    with pytest.raises(ValueError, match="at least"):
+        index.arrange(Layout("shortlist"))
+    big = GalleryIndex("model-a", DIM)
+    big.add(np.arange(MIN_SHORTLIST_TEMPLATES, dtype=np.int64), vectors(MIN_SHORTLIST_TEMPLATES))
+    big.arrange(Layout("shortlist", 16, 10))
+    big.arrange(EXACT)
+    assert big.layout == EXACT and big.search(vectors(1)[0], 1)[0][0] == 0
+
+
+def test_layout_policy_is_exact_below_its_size() -> None:
+    policy = LayoutPolicy(exact_below=200_000)
+    assert policy.for_count(199_999) == EXACT
+    assert policy.for_count(200_000).kind == "shortlist"
+    # Too few templates to train a shortlist stay exact whatever the setting.
+    assert LayoutPolicy(exact_below=0).for_count(MIN_SHORTLIST_TEMPLATES - 1) == EXACT
+
+
+def test_shortlist_removal_and_saved_form(tmp_path: Path) -> None:
+    data = clustered(1000, 2, "l2")
+    ids = np.arange(len(data), dtype=np.int64) * 3
+    index = GalleryIndex("model-a", DIM, revision=7)
+    index.add(ids, data)
+    index.arrange(Layout("shortlist", 16, 40))
+    assert index.remove(ids[:2]) == 2
+    hits = index.search(data[0], 5)
+    assert ids[0] not in [i for i, _ in hits] and ids[1] not in [i for i, _ in hits]
+    assert index.search(data[10], 1)[0][0] == ids[10]
+
+    manifest = index.save(tmp_path)
+    assert manifest.layout == Layout("shortlist", 16, 40) and manifest.shortlist_checksum
+    loaded = GalleryIndex.load(tmp_path, "model-a", DIM)
+    assert loaded.layout == index.layout and loaded.count == index.count == len(data) - 2
+    assert loaded.search(data[10], 3) == index.search(data[10], 3)
+
+    codes = tmp_path / "model-a.shortlist.faiss"
+    damaged = bytearray(codes.read_bytes())
+    damaged[len(damaged) // 2] ^= 0xFF
+    codes.write_bytes(bytes(damaged))
+    with pytest.raises(IndexInvalid, match="shortlist.faiss does not match"):
+        GalleryIndex.load(tmp_path, "model-a", DIM)
+    codes.unlink()
+    with pytest.raises(IndexInvalid, match="missing"):
+        GalleryIndex.load(tmp_path, "model-a", DIM)
+
+    # Laid out exact again, the codes file goes and the manifest says so.
+    loaded.arrange(EXACT)
+    loaded.save(tmp_path)
+    assert GalleryIndex.load(tmp_path, "model-a", DIM).layout == EXACT
+    assert not codes.exists()

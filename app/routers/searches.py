@@ -26,6 +26,7 @@ router = APIRouter(
         409: {"model": Problem},
         413: {"model": Problem},
         422: {"model": Problem},
+        429: {"model": Problem},
     },
 )
 

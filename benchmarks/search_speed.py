@@ -1,0 +1,377 @@
+"""Search at state scale: exact FAISS search beside IVF, HNSW and product-quantised shortlists
+re-ranked exactly, on synthetic galleries of 100k and 1M templates (10M with --huge).
+
+The galleries are drawn by benchmarks/synthetic.py from each engine's LFW templates: people
+with the between-identity spread of real people, each holding one to four photos (renewals)
+with the within-identity spread of real photos. Half the probes are new photos of enrolled
+people, half photos of strangers.
+
+The figure that decides is within-threshold recall: of the gallery templates that exact search
+puts within the engine's operating threshold of a probe (among its k nearest, k being what the
+service asks for), the share the index returns. Exact search finds all of them; an index that
+drops one has made a miss no threshold can repair. The service's layout policy
+(index.LayoutPolicy) must keep it at 0.999 or more; this script measures the policy's choice at
+each size beside the alternatives, and the memory and start-up time of the chosen index.
+
+Single-query latency is measured with one FAISS thread, which is how exact search is fastest
+for one probe on this machine (more threads contend for memory bandwidth) and how each of the
+service's concurrent searches runs; batched latency uses every core.
+
+    .venv/bin/python benchmarks/search_speed.py [--engine sface|dlib|both] [--huge]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import faiss
+import numpy as np
+import synthetic
+from public_sets import CACHE, lfw_photos
+from runner import ROOT, machine, write
+
+from app.config import Settings
+from app.gallery import NEIGHBOUR_FANOUT
+from calibration.photos import encode
+from calibration.rates import interval
+from index import GalleryIndex
+from matcher import ENGINES, Metric, engine_spec
+from matcher.operating_point import load_operating_point, shipped
+
+# What the service asks the index for: neighbours enough for its candidate list.
+K = Settings().max_candidates * NEIGHBOUR_FANOUT
+TARGET = 0.999
+BATCH = 64
+_FAISS_METRIC = {"l2": faiss.METRIC_L2, "cosine": faiss.METRIC_INNER_PRODUCT}
+
+
+def identity_model(engine: str, workers: int, photos: int) -> synthetic.IdentityModel:
+    """The Gaussian identity model of the engine's templates of LFW (its first `photos`
+    photos, or all)."""
+    chosen = lfw_photos()
+    chosen = chosen[:photos] if photos else chosen
+    encoded = encode(chosen, Settings(engine=engine).encoder("central"), workers, CACHE)
+    usable = np.array([code == "" for code in encoded.codes])
+    metric = engine_spec(engine).metric
+    return synthetic.fit(encoded.descriptors[usable], encoded.persons[usable], metric)
+
+
+def gallery(
+    model: synthetic.IdentityModel, size: int, probes: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """`size` templates of people holding one to four photos each, and the probes: new
+    photos of enrolled people, then as many strangers."""
+    templates = np.empty((size, len(model.mean)), dtype=np.float32)
+    mated: list[np.ndarray] = []
+    filled = 0
+    while filled < size:
+        centres = model.people(min(100_000, size - filled), rng)
+        counts = rng.integers(1, 5, len(centres))
+        owners = np.repeat(np.arange(len(centres)), counts)[: size - filled]
+        templates[filled : filled + len(owners)] = model.photos(centres[owners], rng)
+        share = math.ceil(probes / 2 * len(owners) / size)
+        mated.append(model.photos(centres[rng.choice(owners[-1] + 1, share)], rng))
+        filled += len(owners)
+    mated_probes = np.concatenate(mated)[: probes // 2]
+    return templates, np.concatenate([mated_probes, model.templates(probes // 2, rng)])
+
+
+def to_distances(scores: np.ndarray, metric: Metric) -> np.ndarray:
+    return 1.0 - scores if metric == "cosine" else np.sqrt(np.maximum(scores, 0.0))
+
+
+def latency(search: Callable[[np.ndarray], object], queries: np.ndarray) -> dict:
+    """p50 and p99 milliseconds of `search` over the queries, one call each."""
+    times = []
+    for query in queries:
+        start = time.perf_counter()
+        search(query)
+        times.append(time.perf_counter() - start)
+    p50, p99 = np.percentile(times, [50, 99]) * 1e3
+    return {"p50_ms": round(float(p50), 3), "p99_ms": round(float(p99), 3)}
+
+
+def recall(found: np.ndarray, truth: np.ndarray, within: np.ndarray) -> dict:
+    """Recall@1, recall@10 and within-threshold recall of `found` against exact `truth`."""
+    kept = sum(
+        np.isin(truth[q][within[q]], found[q]).sum() for q in range(len(truth)) if within[q].any()
+    )
+    pairs = int(within.sum())
+    low, _ = interval(int(kept), pairs) if pairs else (0.0, 1.0)
+    return {
+        "recall_at_1": float(np.mean(found[:, 0] == truth[:, 0])),
+        "recall_at_10": float(
+            np.mean([np.isin(truth[q, :10], found[q, :10]).mean() for q in range(len(truth))])
+        ),
+        "within_threshold": float(kept / pairs) if pairs else 1.0,
+        "within_threshold_95_low": round(low, 6),
+        "within_threshold_pairs": pairs,
+    }
+
+
+def alternatives(size: int) -> list[tuple[str, list[tuple[str, faiss.SearchParameters]]]]:
+    """FAISS factory strings to build, each with the search settings to try on it."""
+    lists = 2 ** round(math.log2(4 * math.sqrt(size)))
+    ivf = [
+        (f"nprobe={p}", faiss.SearchParametersIVF(nprobe=p))
+        for p in (lists // 64, lists // 16, lists // 4)
+    ]
+    hnsw = [(f"efSearch={ef}", faiss.SearchParametersHNSW(efSearch=ef)) for ef in (64, 256)]
+    refine = [(f"k_factor={f}", faiss.IndexRefineSearchParameters(k_factor=f)) for f in (10, 40)]
+    return [
+        (f"IVF{lists},Flat", ivf),
+        ("HNSW32", hnsw),
+        ("PQ32x4fs,RFlat", refine),
+        ("PQ64x4fs,RFlat", refine),
+    ]
+
+
+def measure_faiss(
+    factory: str,
+    settings: list[tuple[str, faiss.SearchParameters]],
+    templates: np.ndarray,
+    probes: np.ndarray,
+    truth: np.ndarray,
+    within: np.ndarray,
+    metric: Metric,
+    timed: int,
+) -> list[dict]:
+    index = faiss.index_factory(templates.shape[1], factory, _FAISS_METRIC[metric])
+    start = time.perf_counter()
+    if not index.is_trained:
+        sample = np.random.default_rng(0).choice(
+            len(templates), min(len(templates), 262_144), False
+        )
+        index.train(templates[np.sort(sample)])
+    index.add(templates)
+    build_s = time.perf_counter() - start
+    size = faiss.serialize_index(index).nbytes / len(templates)
+    rows = []
+    for name, params in settings:
+        _, found = index.search(probes, K, params=params)
+        rows.append(
+            {
+                "index": f"{factory} {name}",
+                "build_s": round(build_s, 2),
+                "bytes_per_template": round(size, 1),
+                **recall(found, truth, within),
+                **timings(lambda q, p=params: index.search(q, K, params=p), probes, timed),
+            }
+        )
+        print(f"    {_line(rows[-1])}", flush=True)
+    return rows
+
+
+def timings(search: Callable[[np.ndarray], object], probes: np.ndarray, timed: int) -> dict:
+    faiss.omp_set_num_threads(1)
+    single = latency(lambda q: search(q[None]), probes[:timed])
+    faiss.omp_set_num_threads(os.cpu_count() or 1)
+    every_core = latency(lambda q: search(q[None]), probes[:timed])
+    batches = [probes[i : i + BATCH] for i in range(0, min(len(probes), timed * 4), BATCH)]
+    batched = latency(search, [b for b in batches if len(b) == BATCH])
+    return {
+        "single": single,
+        "single_every_core": every_core,
+        "batch_of_64_per_query": {k: round(v / BATCH, 4) for k, v in batched.items()},
+    }
+
+
+def measure_service(
+    index: GalleryIndex, probes: np.ndarray, truth: np.ndarray, within: np.ndarray, timed: int
+) -> dict:
+    """The service's own index class, laid out as its policy chooses: what is served."""
+    found = np.full((len(probes), K), -1, dtype=np.int64)
+    faiss.omp_set_num_threads(1)
+    for q, probe in enumerate(probes):
+        hits = [i for i, _ in index.search(probe, K)]
+        found[q, : len(hits)] = hits
+    single = latency(lambda q: index.search(q, K), probes[:timed])
+    faiss.omp_set_num_threads(os.cpu_count() or 1)
+    return {"index": f"service: {index.layout}", **recall(found, truth, within), "single": single}
+
+
+_LOAD = """
+import resource, sys, time
+from pathlib import Path
+from index import GalleryIndex
+def rss():
+    return int(open("/proc/self/statm").read().split()[1]) * resource.getpagesize()
+before = rss()
+start = time.perf_counter()
+index = GalleryIndex.load(Path(sys.argv[1]), "benchmark", int(sys.argv[2]), sys.argv[3])
+print(time.perf_counter() - start, rss() - before, index.count)
+"""
+
+
+def start_up(index: GalleryIndex) -> dict:
+    """Load time and resident memory of the saved index, in a fresh process, as the service
+    loads it at start-up."""
+    with tempfile.TemporaryDirectory() as directory:
+        index.save(Path(directory))
+        out = subprocess.run(
+            [sys.executable, "-c", _LOAD, directory, str(index.dimension), index.metric],
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        ).stdout.split()
+    seconds, resident, count = float(out[0]), int(out[1]), int(out[2])
+    return {
+        "load_s": round(seconds, 3),
+        "resident_mb": round(resident / 2**20, 1),
+        "resident_mb_per_million": round(resident / 2**20 * 1e6 / count, 1),
+    }
+
+
+def measure_size(
+    model: synthetic.IdentityModel, metric: Metric, threshold: float, size: int, args
+) -> dict:
+    rng = np.random.default_rng(size)
+    templates, probes = gallery(model, size, args.probes, rng)
+    print(f"  {size:,} templates, {len(probes):,} probes", flush=True)
+    exact = faiss.IndexFlat(templates.shape[1], _FAISS_METRIC[metric])
+    start = time.perf_counter()
+    exact.add(templates)
+    build_s = time.perf_counter() - start
+    scores, truth = exact.search(probes, K)
+    within = to_distances(scores, metric) <= threshold
+    rows = [
+        {
+            "index": "Flat (exact)",
+            "build_s": round(build_s, 2),
+            "bytes_per_template": round(faiss.serialize_index(exact).nbytes / size, 1),
+            **recall(truth, truth, within),
+            **timings(lambda q: exact.search(q, K), probes, args.timed),
+        }
+    ]
+    exact.reset()
+    for factory, settings in alternatives(size):
+        if factory.startswith("HNSW") and size > args.hnsw_up_to:
+            continue
+        rows += measure_faiss(
+            factory, settings, templates, probes, truth, within, metric, args.timed
+        )
+    layouts = Settings().gallery_spec.layouts
+    served = GalleryIndex("benchmark", templates.shape[1], metric)
+    start = time.perf_counter()
+    served.add(np.arange(size, dtype=np.int64), templates)
+    served.arrange(layouts.for_count(size))
+    service = {
+        **measure_service(served, probes, truth, within, args.timed),
+        "build_s": round(time.perf_counter() - start, 2),
+        "start_up": start_up(served),
+    }
+    print(f"    {_line(service)}", flush=True)
+    exact = rows[0]
+    good = [r for r in rows if r["within_threshold"] >= TARGET]
+    fastest = min(good, key=lambda r: r["single"]["p50_ms"])
+    return {
+        "gallery_size": size,
+        "probes": len(probes),
+        "threshold": threshold,
+        "k": K,
+        "indexes": rows,
+        "fastest_meeting_target": fastest["index"],
+        "service": service,
+        "service_speedup_vs_exact": round(
+            exact["single"]["p50_ms"] / service["single"]["p50_ms"], 1
+        ),
+        "service_speedup_vs_exact_every_core": round(
+            exact["single_every_core"]["p50_ms"] / service["single"]["p50_ms"], 1
+        ),
+    }
+
+
+def _line(row: dict) -> str:
+    return (
+        f"{row['index']}: within {row['within_threshold']:.5f} of {row['within_threshold_pairs']}"
+        f", single p50 {row['single']['p50_ms']} ms"
+    )
+
+
+def measure_engine(engine: str, args) -> dict:
+    spec = engine_spec(engine)
+    point, _ = load_operating_point(shipped(engine))
+    print(f"{engine}: fitting the identity model", flush=True)
+    model = identity_model(engine, args.workers, args.fit_photos)
+    sizes = args.sizes + ([10_000_000] if args.huge else [])
+    return {
+        "threshold": point.threshold,
+        "sizes": [measure_size(model, spec.metric, point.threshold, size, args) for size in sizes],
+    }
+
+
+def table(result: dict) -> str:
+    lines = [
+        "| engine | templates | index | within-threshold recall (pairs) | recall@1 | recall@10 "
+        "| single p50 / p99 ms | batch-of-64 p50 ms per probe | build s | bytes per template |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for engine, measured in result["engines"].items():
+        for size in measured["sizes"]:
+            for row in [*size["indexes"], size["service"]]:
+                batched = row.get("batch_of_64_per_query", {}).get("p50_ms", "")
+                lines.append(
+                    f"| {engine} | {size['gallery_size']:,} | {row['index']} "
+                    f"| {row['within_threshold']:.4f} ({row['within_threshold_pairs']:,}) "
+                    f"| {row['recall_at_1']:.4f} | {row['recall_at_10']:.4f} "
+                    f"| {row['single']['p50_ms']} / {row['single']['p99_ms']} | {batched} "
+                    f"| {row['build_s']} | {row.get('bytes_per_template', '')} |"
+                )
+    lines.append("")
+    lines.append(
+        "| engine | templates | service layout | within-threshold recall "
+        "| speed-up vs exact, one thread | vs exact, every core | resident MB per million "
+        "| load s |"
+    )
+    lines.append("|---|---:|---|---:|---:|---:|---:|---:|")
+    for engine, measured in result["engines"].items():
+        for size in measured["sizes"]:
+            up = size["service"]["start_up"]
+            lines.append(
+                f"| {engine} | {size['gallery_size']:,} | {size['service']['index']} "
+                f"| {size['service']['within_threshold']:.4f} "
+                f"| {size['service_speedup_vs_exact']}× "
+                f"| {size['service_speedup_vs_exact_every_core']}× "
+                f"| {up['resident_mb_per_million']} | {up['load_s']} |"
+            )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--engine", choices=[*ENGINES, "both"], default="both")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--huge", action="store_true", help="add a gallery of 10M templates")
+    parser.add_argument("--probes", type=int, default=10_000, help="probes for recall")
+    parser.add_argument("--timed", type=int, default=500, help="probes timed one at a time")
+    parser.add_argument(
+        "--hnsw-up-to", type=int, default=1_000_000, help="largest gallery to build HNSW for"
+    )
+    parser.add_argument("--fit-photos", type=int, default=0, help="LFW photos to fit (0: all)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "benchmarks" / "results" / "search_speed.json"
+    )
+    args = parser.parse_args()
+    engines = list(ENGINES) if args.engine == "both" else [args.engine]
+    result = {
+        "benchmark": "search_speed",
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "engines": {engine: measure_engine(engine, args) for engine in engines},
+    }
+    write(result, table, args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""Probes in worker processes: a template or a refusal crosses back whole, and a probe past
+its time limit is refused as busy (never taken up) or too slow (taken up, not finished)."""
+
+from __future__ import annotations
+
+import io
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from matcher import (
+    EncoderConfig,
+    FaceRefusal,
+    Matcher,
+    PipelineBusy,
+    PipelineTimeout,
+    ProbeEncoder,
+    load_engine,
+)
+from tests.conftest import sample
+
+
+def slow_photo() -> bytes:
+    """A 4000-pixel-wide photo: seconds of detection when detection runs at full size."""
+    image = Image.open(io.BytesIO(sample("obama-1080p.jpg"))).resize((4000, 2250))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def test_templates_and_refusals_cross_from_the_workers_whole() -> None:
+    probes = ProbeEncoder(EncoderConfig("sface"), workers=1, timeout_s=60)
+    try:
+        template = probes.encode(sample("obama.jpg"), None)
+        local = Matcher(load_engine("sface")).encode(sample("obama.jpg"))
+        assert np.allclose(template.descriptor, local.descriptor, atol=1e-6)
+        assert template.box == local.box
+        with pytest.raises(FaceRefusal) as refused:
+            probes.encode(sample("two_people.jpg"), None)
+        assert refused.value.code == "multiple_faces" and len(refused.value.faces) == 2
+    finally:
+        probes.close()
+
+
+def test_a_probe_past_its_time_limit_is_too_slow_or_busy() -> None:
+    slow = EncoderConfig("dlib", detect_max_side=4000)
+    probes = ProbeEncoder(slow, workers=1, timeout_s=0.3)
+    probes.warm()
+    photo = slow_photo()
+
+    def outcome(_: int) -> type[Exception]:
+        with pytest.raises((PipelineBusy, PipelineTimeout)) as caught:
+            probes.encode(photo, None)
+        return caught.type
+
+    try:
+        with ThreadPoolExecutor(4) as threads:
+            outcomes = list(threads.map(outcome, range(4)))
+        # One worker, and one more probe queued for it: those two were taken up; the rest
+        # waited out their time for a worker.
+        assert outcomes.count(PipelineTimeout) == 2
+        assert outcomes.count(PipelineBusy) == 2
+    finally:
+        probes.close()
