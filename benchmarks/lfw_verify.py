@@ -107,7 +107,7 @@ def photo(name: str, number: str) -> str:
 _reference: tuple | None = None
 
 
-def _start_reference() -> None:
+def start_reference() -> None:
     global _reference
     _reference = (
         dlib.get_frontal_face_detector(),
@@ -118,7 +118,7 @@ def _start_reference() -> None:
     )
 
 
-def _reference_encode(path: str) -> tuple[bytes, None] | tuple[None, str]:
+def reference_encode(path: str) -> tuple[bytes, None] | tuple[None, str]:
     assert _reference is not None
     detector, landmarks, describer = _reference
     rgb = np.asarray(Image.open(path).convert("RGB"))
@@ -137,8 +137,8 @@ def encode_all(images: Path, names: list[str], pipeline: str, workers: int) -> t
     paths = [str(images / name) for name in names]
     start = time.perf_counter()
     if pipeline == REFERENCE:
-        with ProcessPoolExecutor(workers, initializer=_start_reference) as pool:
-            results = list(pool.map(_reference_encode, paths, chunksize=16))
+        with ProcessPoolExecutor(workers, initializer=start_reference) as pool:
+            results = list(pool.map(reference_encode, paths, chunksize=16))
     else:
         spec = engine_spec(pipeline)  # type: ignore[arg-type]
         config = EncoderConfig(engine=spec.name, policy=spec.quality, choice="central")

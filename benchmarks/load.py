@@ -1,0 +1,258 @@
+"""The service under load, over real HTTP on loopback: a gallery enrolled from LFW with the
+`facematch` command, the service started with `facematch serve`, staff and an approved request
+set up through the API as the README walkthrough does; then 640×480 probes searched one at a
+time on an idle machine, and by N concurrent clients for a bounded time.
+
+Every search is the whole route: the probe decoded, its face found and described in the
+service's worker processes, the index searched, the search recorded and audited.
+
+    .venv/bin/python benchmarks/load.py [--gallery 10000] [--clients 16] [--seconds 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import numpy as np
+from PIL import Image
+from public_sets import DATASETS
+from runner import ROOT, machine, write
+
+from app.demo import DEMO_COLUMNS, lfw_demo_rows
+from app.rules import LEVEL_ROLE, required_levels
+
+# The staff and requests are set up by the end-to-end tests' own walkthrough helpers.
+sys.path.insert(0, str(ROOT))
+from tests.governance import request_body  # noqa: E402
+from tests.test_end_to_end import Agency, free_port, review  # noqa: E402
+
+LFW, SAMPLES = DATASETS / "lfw", DATASETS / "samples"
+
+FACEMATCH = str(Path(sys.executable).with_name("facematch"))
+# Photos of one face each, fitted whole into a 640×480 frame, as a probe from a camera still.
+PROBES = ["obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg", "alex-lacamoire.png"]
+
+
+def probe_photos() -> list[bytes]:
+    photos = []
+    for name in PROBES:
+        photo = Image.open(SAMPLES / name).convert("RGB")
+        photo.thumbnail((640, 480))
+        image = Image.new("RGB", (640, 480), (128, 128, 128))
+        image.paste(photo, ((640 - photo.width) // 2, (480 - photo.height) // 2))
+        buffer = io.BytesIO()
+        image.save(buffer, "JPEG", quality=90)
+        photos.append(buffer.getvalue())
+    return photos
+
+
+def gallery_manifest(path: Path, templates: int) -> None:
+    """Every LFW photo of each person under one invented licence, until `templates` rows."""
+    rows = 0
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=DEMO_COLUMNS)
+        writer.writeheader()
+        for row in lfw_demo_rows(LFW / "images"):
+            person = row["photo"].split("/")[0]
+            for photo in sorted((LFW / "images" / person).glob("*.jpg")):
+                if rows == templates:
+                    return
+                writer.writerow({**row, "photo": f"{person}/{photo.name}"})
+                rows += 1
+
+
+class Service:
+    """`facematch serve` in its own process, on a fresh data folder."""
+
+    def __init__(self, data_dir: Path, engine: str) -> None:
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("FACEMATCH_")}
+        self.env.update(
+            FACEMATCH_DATA_DIR=str(data_dir),
+            FACEMATCH_JWT_KEY=secrets.token_urlsafe(48),
+            FACEMATCH_ENGINE=engine,
+            FACEMATCH_AUTHORISED_SEARCHES="1000000",
+        )
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+
+    def run(self, *args: str, stdin: str | None = None) -> None:
+        done = subprocess.run(
+            [FACEMATCH, *args], env=self.env, input=stdin, capture_output=True, text=True
+        )
+        if done.returncode != 0:
+            raise RuntimeError(done.stderr)
+
+    def start(self) -> float:
+        """Start serving; the seconds until it answers."""
+        started = time.perf_counter()
+        self.process = subprocess.Popen(
+            [FACEMATCH, "serve", "--port", str(self.port)],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        while True:
+            try:
+                if httpx.get(f"{self.base}/v1/health").status_code == 200:
+                    return time.perf_counter() - started
+            except httpx.TransportError:
+                pass
+            if self.process.poll() is not None:
+                raise RuntimeError("the service did not start")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=60)
+
+
+def approved_request(client: httpx.Client, service: Service) -> tuple[int, dict[str, str]]:
+    """An approved request, and the operator's headers."""
+    agency = Agency(client, service.env)
+    submitted = client.post(
+        "/v1/requests", headers=agency.headers["rita.records"], json=request_body()
+    )
+    request_id = submitted.json()["id"]
+    usernames = {role: username for username, role in Agency.PEOPLE.items()}
+    for level in required_levels(immigration_related=False):
+        review(client, agency, request_id, usernames[LEVEL_ROLE[level].value])
+    return request_id, agency.headers["olga.operator"]
+
+
+def search(client: httpx.Client, path: str, headers: dict, photo: bytes) -> tuple[float, str]:
+    """One search: its seconds and its outcome (201, a refusal code, or the exception)."""
+    start = time.perf_counter()
+    try:
+        response = client.post(path, headers=headers, files={"probe": ("probe.jpg", photo)})
+        outcome = "201" if response.status_code == 201 else response.json().get("code", "?")
+    except httpx.HTTPError as error:
+        outcome = type(error).__name__
+    return time.perf_counter() - start, outcome
+
+
+def summary(times: list[float], outcomes: Counter, seconds: float) -> dict:
+    p50, p99 = np.percentile(times, [50, 99]) * 1e3 if times else (0.0, 0.0)
+    return {
+        "searches": len(times),
+        "per_second": round(len(times) / seconds, 2),
+        "p50_ms": round(float(p50), 1),
+        "p99_ms": round(float(p99), 1),
+        "outcomes": dict(outcomes),
+        "errors": sum(n for outcome, n in outcomes.items() if outcome != "201"),
+    }
+
+
+def idle(base: str, path: str, headers: dict, photos: list[bytes], count: int) -> dict:
+    """One client, one search at a time: latency on an otherwise idle machine."""
+    times, outcomes = [], Counter()
+    started = time.perf_counter()
+    with httpx.Client(base_url=base, timeout=60) as client:
+        for i in range(count):
+            seconds, outcome = search(client, path, headers, photos[i % len(photos)])
+            times.append(seconds)
+            outcomes[outcome] += 1
+    return summary(times, outcomes, time.perf_counter() - started)
+
+
+def loaded(
+    base: str, path: str, headers: dict, photos: list[bytes], clients: int, seconds: float
+) -> dict:
+    """`clients` threads searching back to back until `seconds` have passed."""
+    times: list[float] = []
+    outcomes: Counter = Counter()
+    lock = threading.Lock()
+    deadline = time.perf_counter() + seconds
+
+    def client_loop(n: int) -> None:
+        with httpx.Client(base_url=base, timeout=60) as client:
+            i = n
+            while time.perf_counter() < deadline:
+                took, outcome = search(client, path, headers, photos[i % len(photos)])
+                with lock:
+                    times.append(took)
+                    outcomes[outcome] += 1
+                i += 1
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client_loop, args=(n,)) for n in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return {"clients": clients, **summary(times, outcomes, time.perf_counter() - started)}
+
+
+def table(result: dict) -> str:
+    lines = [
+        "| run | clients | searches | per second | p50 ms | p99 ms | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name in ("idle", "load"):
+        run = result[name]
+        lines.append(
+            f"| {name} | {run.get('clients', 1)} | {run['searches']} | {run['per_second']} "
+            f"| {run['p50_ms']} | {run['p99_ms']} | {run['errors']} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--engine", choices=["sface", "dlib"], default="sface")
+    parser.add_argument("--gallery", type=int, default=10_000, help="templates enrolled")
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--idle-searches", type=int, default=50)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "load.json")
+    args = parser.parse_args()
+    photos = probe_photos()
+    with tempfile.TemporaryDirectory() as directory:
+        service = Service(Path(directory) / "var", args.engine)
+        manifest = Path(directory) / "gallery.csv"
+        gallery_manifest(manifest, args.gallery)
+        print(f"enrolling {args.gallery:,} LFW photos", flush=True)
+        service.run("enroll", str(manifest), "--images", str(LFW / "images"), "--face", "central")
+        start_s = service.start()
+        try:
+            with httpx.Client(base_url=service.base, timeout=60) as client:
+                request_id, headers = approved_request(client, service)
+                templates = client.get("/v1/health").json()
+            path = f"/v1/requests/{request_id}/searches"
+            idle(service.base, path, headers, photos, len(photos))  # the workers warm up
+            print("searching on an idle machine", flush=True)
+            quiet = idle(service.base, path, headers, photos, args.idle_searches)
+            print(f"{args.clients} clients for {args.seconds:g} s", flush=True)
+            busy = loaded(service.base, path, headers, photos, args.clients, args.seconds)
+        finally:
+            service.stop()
+    result = {
+        "benchmark": "load",
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "engine": args.engine,
+        "gallery": templates,
+        "probe": "640×480 JPEG",
+        "start_up_s": round(start_s, 2),
+        "idle": quiet,
+        "load": busy,
+    }
+    write(result, table, args.out)
+
+
+if __name__ == "__main__":
+    main()
