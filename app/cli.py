@@ -141,7 +141,7 @@ def serve(
 
     settings = Settings()
     try:
-        app = create_app(settings)
+        app = create_app(settings, warm=True)
     except StartupRefused as problem:
         typer.echo(f"error: {problem}", err=True)
         raise typer.Exit(2) from None

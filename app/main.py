@@ -61,25 +61,29 @@ def operating_point(settings: Settings) -> tuple[OperatingPoint, str]:
 
 
 def build_services(
-    settings: Settings, key: str, calibrated: tuple[OperatingPoint, str]
+    settings: Settings, key: str, calibrated: tuple[OperatingPoint, str], warm: bool
 ) -> Services:
-    """Migrate the database, bring the index in step with it, and start the probe workers,
-    which load their models in the background."""
+    """Migrate the database, bring the index in step with it, and make the probe workers;
+    with `warm`, they start and load their models in the background now, not at the first
+    search."""
     tokens = TokenIssuer(key, timedelta(minutes=settings.token_minutes))
     database = make_engine(settings.sqlalchemy_url)
     migrate(database)
     sessions = session_factory(database)
     # One thread per index search: each search runs in its own request thread, and exact
-    # search of one probe is fastest on one thread (README, "Speed").
+    # search of one probe is fastest on one thread (benchmarks/search_speed.py).
     faiss.omp_set_num_threads(1)
     gallery = Gallery(sessions, settings.gallery_spec)
     gallery.current()
     probes = ProbeEncoder(settings.encoder(), settings.search_workers, settings.probe_timeout_s)
-    threading.Thread(target=probes.warm, name="warm-probe-workers", daemon=True).start()
+    if warm:
+        threading.Thread(target=probes.warm, name="warm-probe-workers", daemon=True).start()
     return Services(settings, sessions, probes, gallery, tokens, *calibrated)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, warm: bool = False) -> FastAPI:
+    """The application; `warm` (as `facematch serve` asks) readies the probe workers at
+    start-up."""
     settings = settings or Settings()
     # Before anything else: an app that could not start is refused.
     key = signing_key(settings)
@@ -87,7 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services = app.state.services = build_services(settings, key, calibrated)
+        services = app.state.services = build_services(settings, key, calibrated, warm)
         yield
         services.probes.close()
 

@@ -47,9 +47,11 @@ class Protocol:
     failed_to_enrol: int  # people whose first photo the gate refused
 
 
-def lfw_encoded(engine: str, workers: int) -> Encoded:
+def lfw_encoded(engine: str, workers: int, limit: int = 0) -> Encoded:
+    """LFW's photos (its first `limit`, or all) encoded as the service would."""
     settings = Settings(engine=engine)
-    return encode(lfw_photos(), settings.encoder("central"), workers, CACHE)
+    photos = lfw_photos()[:limit] if limit else lfw_photos()
+    return encode(photos, settings.encoder("central"), workers, CACHE)
 
 
 def protocol(encoded: Encoded, usable: np.ndarray) -> Protocol:

@@ -36,12 +36,11 @@ from pathlib import Path
 import faiss
 import numpy as np
 import synthetic
-from public_sets import CACHE, lfw_photos
+from openset import lfw_encoded
 from runner import ROOT, machine, write
 
 from app.config import Settings
 from app.gallery import NEIGHBOUR_FANOUT
-from calibration.photos import encode
 from calibration.rates import interval
 from index import GalleryIndex
 from matcher import ENGINES, Metric, engine_spec
@@ -57,9 +56,7 @@ _FAISS_METRIC = {"l2": faiss.METRIC_L2, "cosine": faiss.METRIC_INNER_PRODUCT}
 def identity_model(engine: str, workers: int, photos: int) -> synthetic.IdentityModel:
     """The Gaussian identity model of the engine's templates of LFW (its first `photos`
     photos, or all)."""
-    chosen = lfw_photos()
-    chosen = chosen[:photos] if photos else chosen
-    encoded = encode(chosen, Settings(engine=engine).encoder("central"), workers, CACHE)
+    encoded = lfw_encoded(engine, workers, photos)
     usable = np.array([code == "" for code in encoded.codes])
     metric = engine_spec(engine).metric
     return synthetic.fit(encoded.descriptors[usable], encoded.persons[usable], metric)

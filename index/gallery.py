@@ -29,6 +29,7 @@ _FAISS_METRIC = {"l2": faiss.METRIC_L2, "cosine": faiss.METRIC_INNER_PRODUCT}
 # Fewer templates than this cannot train the shortlist's codebooks (16 centroids per part).
 MIN_SHORTLIST_TEMPLATES = 1000
 _TRAINING_SAMPLE = 65_536
+_ENCODE_CHUNK = 100_000
 
 
 class IndexInvalid(Exception):
@@ -44,7 +45,7 @@ class Layout:
     `factor` × k nearest, then re-ranks that shortlist by exact distance to the full
     templates, which stay in memory: it returns what exact search returns unless the code
     misjudges a neighbour so badly it falls out of the shortlist (benchmarks/search_speed.py
-    measures how often, and README "Speed" has the result).
+    measures how often).
     """
 
     kind: Literal["exact", "shortlist"] = "exact"
@@ -136,16 +137,17 @@ class GalleryIndex:
         if self.count < MIN_SHORTLIST_TEMPLATES:
             raise ValueError(f"a shortlist needs at least {MIN_SHORTLIST_TEMPLATES} templates")
         ids = self.ids()
-        vectors = self._index.index.reconstruct_n(0, self.count)
-        sample = np.random.default_rng(0).choice(
-            self.count, min(self.count, _TRAINING_SAMPLE), replace=False
-        )
+        sample = np.random.default_rng(0).choice(ids, min(self.count, _TRAINING_SAMPLE), False)
         # L2 on the codes for either metric: cosine descriptors are unit length, where L2
         # ranks as cosine does; the re-ranking uses the metric itself.
         codes = faiss.IndexPQFastScan(self.dimension, layout.code_bytes * 2, 4, faiss.METRIC_L2)
-        codes.train(vectors[np.sort(sample)])
+        codes.train(self._index.reconstruct_batch(np.sort(sample)))
         shortlist = faiss.IndexIDMap(codes)
-        shortlist.add_with_ids(vectors, ids)
+        # A chunk at a time: no second copy of every template, even for a moment.
+        flat = self._index.index
+        for start in range(0, self.count, _ENCODE_CHUNK):
+            n = min(_ENCODE_CHUNK, self.count - start)
+            shortlist.add_with_ids(flat.reconstruct_n(start, n), ids[start : start + n])
         self._shortlist, self.layout = shortlist, layout
 
     def search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import threading
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, wait
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -97,8 +97,8 @@ class EncoderPool:
 
     def warm(self) -> None:
         """Start every worker and load its models now rather than on the first photo."""
-        for future in [self._pool.submit(_ready) for _ in range(self.workers)]:
-            future.result()
+        # Waited for, not read: a pool shut down meanwhile cancels these, which is no fault.
+        wait([self._pool.submit(_ready) for _ in range(self.workers)])
 
     def close(self) -> None:
         self._pool.shutdown(cancel_futures=True)

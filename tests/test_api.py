@@ -4,7 +4,9 @@ five fields out, every refusal a 4xx."""
 from __future__ import annotations
 
 import io
+from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -149,24 +151,33 @@ def test_refused_probes_spend_no_search(desk: Desk) -> None:
     assert request["authorisation"]["searches_used"] == 0
 
 
-def test_a_probe_past_the_time_limit_is_refused_audited_and_spends_nothing(
+def test_probes_past_the_time_limit_are_refused_audited_and_spend_nothing(
     searching: Settings, sessions: sessionmaker[Session], gallery_rows: list[dict]
 ) -> None:
-    strict = searching.model_copy(update={"probe_timeout_s": 0.3, "detect_max_side": 4000})
+    """One probe worker, which takes a second or more over each of six slow probes sent at
+    once: the first ones are taken up and run out of time, later ones wait out their time
+    for the worker."""
+    strict = searching.model_copy(
+        update={"probe_timeout_s": 0.3, "detect_max_side": 4000, "search_workers": 1}
+    )
+    photo = slow_photo()
     with TestClient(create_app(strict), client=LOOPBACK) as client:
         client.app.state.services.probes.warm()  # type: ignore[attr-defined]
         desk = Desk(client, Staff(sessions, strict))
-        response = desk.search(slow_photo())
+        with ThreadPoolExecutor(6) as threads:
+            responses = list(threads.map(lambda _: desk.search(photo), range(6)))
         request = client.get(f"/v1/requests/{desk.request_id}", headers=desk.headers).json()
-    assert response.status_code == 422
-    body = response.json()
-    assert body["code"] == "photo_too_slow" and "0.3 s" in body["message"]
+    refusals = Counter((r.status_code, r.json()["code"]) for r in responses)
+    assert set(refusals) == {(422, "photo_too_slow"), (429, "face_matcher_busy")}
+    slow = next(r for r in responses if r.status_code == 422).json()
+    assert "0.3 s" in slow["message"]
+    assert next(r for r in responses if r.status_code == 429).headers["Retry-After"] == "5"
     assert request["authorisation"]["searches_used"] == 0
     with sessions() as session:
         outcomes = session.scalars(
             select(AuditEntry.outcome).where(AuditEntry.event_type == "search")
         )
-        assert "refused:photo_too_slow" in list(outcomes)
+        assert Counter(outcomes) == {f"refused:{code}": n for (_, code), n in refusals.items()}
 
 
 def test_too_large_is_413(
