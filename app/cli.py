@@ -6,6 +6,7 @@ import csv
 import getpass
 import json
 import logging
+import os
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -27,6 +28,7 @@ from app.enrolment import (
     ManifestError,
     count_photos,
     count_rows,
+    file_sha256,
     purge_record,
     read_manifest,
     stored_photos,
@@ -176,17 +178,43 @@ def enroll(
         ),
     ] = FaceOption.only,
     workers: Annotated[
-        int | None, typer.Option(help="Encoding processes (default: one per core)")
+        int | None,
+        typer.Option(help="Encoding processes, here or in a local cluster (default: one per core)"),
     ] = None,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            help="Encode on a Dask cluster: its scheduler's address (tls://host:8786), or "
+            "'local' for a cluster of --workers processes on this machine"
+        ),
+    ] = None,
+    shards: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --cluster: folder for the encoded shards, at the same path on every "
+            "worker (default: under FACEMATCH_DATA_DIR, named after the manifest)"
+        ),
+    ] = None,
+    shard_rows: Annotated[
+        int, typer.Option(min=1, help="With --cluster: manifest rows per shard")
+    ] = 1000,
 ) -> None:
-    """Enrol licence photos: keeps the five identity fields of a row, drops every other column."""
+    """Enrol licence photos: keeps the five identity fields of a row, drops every other column.
+    A run stopped part-way resumes where it stopped when started again."""
     settings = Settings()
     sessions = _open(settings)
     enrolment = _enrolment(settings, sessions, face, workers)
+    shards_done = ""
     try:
         total = count_rows(manifest)
-        with tqdm(total=total, unit="photo", desc="enrolling") as progress:
-            report = enrolment.run(read_manifest(manifest, images), progress)
+        if cluster is None:
+            with tqdm(total=total, unit="photo", desc="enrolling") as progress:
+                report = enrolment.run(read_manifest(manifest, images), progress)
+        else:
+            folder = shards or settings.data_dir / "shards" / file_sha256(manifest)[:16]
+            report, shards_done = _enrol_on_cluster(
+                enrolment, manifest, images, cluster, folder, shard_rows, total
+            )
     except ManifestError as problem:
         typer.echo(f"error: {problem}", err=True)
         raise typer.Exit(2) from None
@@ -194,7 +222,31 @@ def enroll(
     typer.echo(
         f"{report.rows} rows: {report.enrolled} photos enrolled, {report.already_enrolled} "
         f"already enrolled, {len(report.rejects)} rejected (see {rejects}); "
-        f"index holds {index.count} templates"
+        f"{shards_done}index holds {index.count} templates"
+    )
+
+
+def _enrol_on_cluster(
+    enrolment: Enrolment,
+    manifest: Path,
+    images: Path,
+    cluster: str,
+    shards: Path,
+    shard_rows: int,
+    rows: int,
+) -> tuple[EnrolmentReport, str]:
+    """The encode step on a Dask cluster, through shards; Dask is imported only for this."""
+    from app.distributed import ClusterUnreachable, ShardedEnrolment, ShardsInUse, dask_client
+
+    sharded = ShardedEnrolment(enrolment, shards, shard_rows)
+    try:
+        with dask_client(cluster, enrolment.workers or os.cpu_count() or 1) as client:
+            outcome = sharded.run(manifest, images, client, rows)
+    except (ShardsInUse, ClusterUnreachable) as problem:
+        typer.echo(f"error: {problem}", err=True)
+        raise typer.Exit(2) from None
+    return outcome.enrolment, (
+        f"{outcome.shards_encoded} shards encoded, {outcome.shards_reused} reused; "
     )
 
 

@@ -79,9 +79,12 @@ def _manifest_file(manifest: Path) -> Iterator[TextIO]:
         raise ManifestError(f"the manifest is not a UTF-8 CSV file: {problem}") from None
 
 
-def read_manifest(manifest: Path, images: Path) -> Iterator[PhotoJob | Reject]:
-    """Rows as photo jobs, or rejects naming the row and why; other columns never leave here."""
-    images = images.resolve()
+# A manifest row's number, its five fields (None where they are invalid), its photo reference.
+ManifestRow = tuple[int, Release | None, str]
+
+
+def manifest_rows(manifest: Path) -> Iterator[ManifestRow]:
+    """The manifest's rows; other columns never leave here."""
     with _manifest_file(manifest) as handle:
         reader = csv.DictReader(handle)
         missing = REQUIRED_COLUMNS - set(reader.fieldnames or ())
@@ -92,16 +95,39 @@ def read_manifest(manifest: Path, images: Path) -> Iterator[PhotoJob | Reject]:
             try:
                 identity = Release(**{name: row.get(name) for name in RELEASED_FIELDS})
             except ValidationError:
-                yield Reject(row_number, ref, "invalid_record")
-                continue
-            path = (images / ref).resolve()
-            if not path.is_relative_to(images):
-                yield Reject(row_number, ref, "photo_outside_images")
-            elif not path.is_file():
-                yield Reject(row_number, ref, "photo_not_found")
-            else:
-                digest = hashlib.sha256(path.read_bytes()).hexdigest()
-                yield PhotoJob(row_number, identity, path, ref, digest)
+                identity = None
+            yield row_number, identity, ref
+
+
+def locate_photo(images: Path, ref: str) -> Path | str:
+    """The photo's file under `images` (resolved), or the reject reason."""
+    path = (images / ref).resolve()
+    if not path.is_relative_to(images.resolve()):
+        return "photo_outside_images"
+    if not path.is_file():
+        return "photo_not_found"
+    return path
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_manifest(manifest: Path, images: Path) -> Iterator[PhotoJob | Reject]:
+    """Rows as photo jobs, or rejects naming the row and why."""
+    for row, identity, ref in manifest_rows(manifest):
+        if identity is None:
+            yield Reject(row, ref, "invalid_record")
+            continue
+        located = locate_photo(images, ref)
+        if isinstance(located, str):
+            yield Reject(row, ref, located)
+        else:
+            yield PhotoJob(row, identity, located, ref, file_sha256(located))
 
 
 def stored_photos(
@@ -110,7 +136,6 @@ def stored_photos(
     """The enrolled photos, from their stored references under `images`, as jobs for
     re-encoding with another engine. A photo whose file is gone or no longer has the
     SHA-256 it was enrolled with is rejected; `row` is the photo's id."""
-    images = images.resolve()
     after = 0
     while True:
         with sessions() as session:
@@ -122,16 +147,14 @@ def stored_photos(
                 .limit(chunk)
             ).all()
         for photo, record in rows:
-            path = (images / photo.source_ref).resolve()
-            if not path.is_relative_to(images):
-                yield Reject(photo.id, photo.source_ref, "photo_outside_images")
-            elif not path.is_file():
-                yield Reject(photo.id, photo.source_ref, "photo_not_found")
-            elif hashlib.sha256(path.read_bytes()).hexdigest() != photo.sha256:
+            located = locate_photo(images, photo.source_ref)
+            if isinstance(located, str):
+                yield Reject(photo.id, photo.source_ref, located)
+            elif file_sha256(located) != photo.sha256:
                 yield Reject(photo.id, photo.source_ref, "photo_changed")
             else:
                 identity = Release.model_validate(record)
-                yield PhotoJob(photo.id, identity, path, photo.source_ref, photo.sha256)
+                yield PhotoJob(photo.id, identity, located, photo.source_ref, photo.sha256)
         if len(rows) < chunk:
             return
         after = rows[-1][0].id
@@ -164,32 +187,40 @@ class Enrolment:
     def run(
         self, items: Iterable[PhotoJob | Reject], progress: tqdm | None = None
     ) -> EnrolmentReport:
+        """Encode the photos not yet enrolled on this machine's cores, and record them."""
+        with EncoderPool(self.encoder, self.workers) as pool:
+            return self.record(self._encoded(pool, self.new_only(items)), progress)
+
+    def record(
+        self, encoded: Iterable[tuple[Item, Encoding | None]], progress: tqdm | None = None
+    ) -> EnrolmentReport:
+        """Write encoded photos in batches, each one transaction, and count the rest."""
         report = EnrolmentReport()
         batch: list[tuple[PhotoJob, bytes]] = []
-        with EncoderPool(self.encoder, self.workers) as pool:
-            for item, outcome in self._encoded(pool, self._new_only(items)):
-                report.rows += 1
-                if progress is not None:
-                    progress.update(1)
-                if isinstance(item, AlreadyEnrolled):
-                    report.already_enrolled += 1
-                    continue
-                if isinstance(item, Reject):
-                    report.rejects.append(item)
-                    continue
-                descriptor, refusal = outcome
-                if refusal is not None:
-                    report.rejects.append(Reject(item.row, item.source_ref, refusal))
-                    continue
-                batch.append((item, descriptor))
-                if len(batch) >= self.batch_size:
-                    report.enrolled += self._write(batch)
-                    batch = []
-            if batch:
+        for item, outcome in encoded:
+            report.rows += 1
+            if progress is not None:
+                progress.update(1)
+            if isinstance(item, AlreadyEnrolled):
+                report.already_enrolled += 1
+                continue
+            if isinstance(item, Reject):
+                report.rejects.append(item)
+                continue
+            assert outcome is not None, "a photo job comes with its encoding"
+            descriptor, refusal = outcome
+            if refusal is not None:
+                report.rejects.append(Reject(item.row, item.source_ref, refusal))
+                continue
+            batch.append((item, descriptor))
+            if len(batch) >= self.batch_size:
                 report.enrolled += self._write(batch)
+                batch = []
+        if batch:
+            report.enrolled += self._write(batch)
         return report
 
-    def _new_only(self, items: Iterable[PhotoJob | Reject]) -> Iterator[Item]:
+    def new_only(self, items: Iterable[PhotoJob | Reject]) -> Iterator[Item]:
         """Drop photos that already have a template of this engine, a batch at a time."""
         chunk: list[PhotoJob | Reject] = []
         for item in items:

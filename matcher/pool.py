@@ -50,7 +50,10 @@ def _start(config: EncoderConfig) -> None:
 
 def _measure(path: str) -> Measurement:
     assert _worker is not None, "not in an encoder process"
-    matcher, choice = _worker
+    return _measured(*_worker, path)
+
+
+def _measured(matcher: Matcher, choice: FaceChoice, path: str) -> Measurement:
     try:
         with open(path, "rb") as handle:
             template = matcher.encode(handle.read(), choice=choice)
@@ -60,8 +63,26 @@ def _measure(path: str) -> Measurement:
 
 
 def _encode(path: str) -> Encoding:
-    blob, outcome = _measure(path)
+    return _encoding(_measure(path))
+
+
+def _encoding(measurement: Measurement) -> Encoding:
+    blob, outcome = measurement
     return (blob, None) if blob is not None else (None, outcome)
+
+
+_thread = threading.local()
+
+
+def encode_here(config: EncoderConfig, path: str) -> Encoding:
+    """Encode in this thread, for workers that are not an EncoderPool's (a Dask cluster's).
+    Each thread builds its own matcher on first use and keeps it: the detectors are not safe
+    to share between threads, and loading the models per photo would cost more than the
+    photo."""
+    if getattr(_thread, "config", None) != config:
+        engine = load_engine(config.engine, config.detect_max_side)
+        _thread.matcher, _thread.config = Matcher(engine, config.limits, config.policy), config
+    return _encoding(_measured(_thread.matcher, config.choice, path))
 
 
 def _probe(data: bytes, box: Box | None) -> FaceTemplate:

@@ -56,11 +56,12 @@ def test_a_probe_past_its_time_limit_is_too_slow_or_busy() -> None:
         return caught.type
 
     try:
-        with ThreadPoolExecutor(4) as threads:
-            outcomes = list(threads.map(outcome, range(4)))
-        # One worker, and one more probe queued for it: those two were taken up; the rest
-        # waited out their time for a worker.
-        assert outcomes.count(PipelineTimeout) == 2
-        assert outcomes.count(PipelineBusy) == 2
+        with ThreadPoolExecutor(6) as threads:
+            outcomes = list(threads.map(outcome, range(6)))
+        # One worker: the probe it runs and the one or two its executor has already queued
+        # for it (how many depends on when the worker takes the first) were taken up; the
+        # rest waited out their time for a worker.
+        assert outcomes.count(PipelineTimeout) in (2, 3)
+        assert outcomes.count(PipelineBusy) == 6 - outcomes.count(PipelineTimeout)
     finally:
         probes.close()
