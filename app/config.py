@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     # The index: exact search below this many templates, a shortlist of compact codes
     # re-ranked exactly from there on (benchmarks/search_speed.py); 0: always the shortlist.
     index_exact_below: int = Field(default=200_000, ge=0)
-    index_code_bytes: int = Field(default=32, ge=8, le=64)
+    index_code_bytes: int = Field(default=16, ge=8, le=64)
     index_shortlist_factor: int = Field(default=40, ge=1, le=200)
 
     max_image_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)

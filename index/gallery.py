@@ -19,7 +19,8 @@ import faiss
 import numpy as np
 
 # 2: the manifest names the metric. 3: and the layout, with a shortlist file for "shortlist".
-FORMAT = 3
+# 4: the shortlist's codes are numbered by their place in the index, not by template id.
+FORMAT = 4
 # l2: Euclidean distance. cosine: descriptors are L2-normalised, the index ranks by inner
 # product, and the distance reported is 1 - cosine similarity. Smaller is closer either way.
 Metric = Literal["l2", "cosine"]
@@ -49,7 +50,7 @@ class Layout:
     """
 
     kind: Literal["exact", "shortlist"] = "exact"
-    code_bytes: int = 32
+    code_bytes: int = 16
     factor: int = 40
 
     def __str__(self) -> str:
@@ -103,8 +104,10 @@ class GalleryIndex:
         self.revision = revision
         flat = faiss.IndexFlat(dimension, _FAISS_METRIC[metric])
         self._index = faiss.IndexIDMap2(flat)
-        # The same templates as compact codes, for the shortlist layout; None when exact.
-        self._shortlist: faiss.IndexIDMap | None = None
+        # The same templates as compact codes in the same order, for the shortlist layout
+        # (None when exact): a code's number is its template's place in the flat index, so
+        # the re-ranking reads templates and ids by place, not by looking each id up.
+        self._shortlist: faiss.IndexPQFastScan | None = None
         self.layout = EXACT
 
     @property
@@ -120,13 +123,44 @@ class GalleryIndex:
         ids = np.ascontiguousarray(ids, dtype=np.int64)
         self._index.add_with_ids(vectors, ids)
         if self._shortlist is not None:
-            self._shortlist.add_with_ids(vectors, ids)
+            self._shortlist.add(vectors)
 
     def remove(self, ids: np.ndarray) -> int:
+        """Remove templates by id; both indexes close up the gaps keeping their order."""
         ids = np.ascontiguousarray(ids, dtype=np.int64)
-        if self._shortlist is not None:
-            self._shortlist.remove_ids(ids)
-        return int(self._index.remove_ids(ids))
+        if self._shortlist is None:
+            return int(self._index.remove_ids(ids))
+        places = np.flatnonzero(np.isin(self._id_at(), ids)).astype(np.int64)
+        self._shortlist.remove_ids(faiss.IDSelectorArray(places))
+        removed = int(self._index.remove_ids(ids))
+        self._repack_last_block()
+        return removed
+
+    def _repack_last_block(self) -> None:
+        """FAISS packs fast-scan codes in blocks, and its add() packs new codes into the last
+        block as if that block's free slots were zero; its remove_ids() leaves stale bits
+        there, which would corrupt the codes added next. So the last, partly filled block is
+        dropped and its templates encoded again (a few dozen at most)."""
+        assert self._shortlist is not None
+        codes = self._shortlist
+        start = codes.ntotal - codes.ntotal % codes.bbs
+        if start < codes.ntotal:
+            codes.remove_ids(faiss.IDSelectorRange(start, codes.ntotal))
+            codes.add(self._templates()[start:])
+
+    def _flat(self) -> faiss.IndexFlat:
+        return faiss.downcast_index(self._index.index)
+
+    def _templates(self) -> np.ndarray:
+        """The flat index's templates in place order, as a view (no copy): valid until the
+        next add or remove."""
+        return faiss.rev_swig_ptr(self._flat().get_xb(), self.count * self.dimension).reshape(
+            self.count, self.dimension
+        )
+
+    def _id_at(self) -> np.ndarray:
+        """Each place's template id, as a view, like `_templates`."""
+        return faiss.rev_swig_ptr(self._index.id_map.data(), self.count)
 
     def arrange(self, layout: Layout) -> None:
         """Lay the index out anew: for a shortlist, train its codebooks on a sample of the
@@ -136,18 +170,16 @@ class GalleryIndex:
             return
         if self.count < MIN_SHORTLIST_TEMPLATES:
             raise ValueError(f"a shortlist needs at least {MIN_SHORTLIST_TEMPLATES} templates")
-        ids = self.ids()
-        sample = np.random.default_rng(0).choice(ids, min(self.count, _TRAINING_SAMPLE), False)
+        templates = self._templates()
+        sample = np.random.default_rng(0).choice(
+            self.count, min(self.count, _TRAINING_SAMPLE), False
+        )
         # L2 on the codes for either metric: cosine descriptors are unit length, where L2
         # ranks as cosine does; the re-ranking uses the metric itself.
-        codes = faiss.IndexPQFastScan(self.dimension, layout.code_bytes * 2, 4, faiss.METRIC_L2)
-        codes.train(self._index.reconstruct_batch(np.sort(sample)))
-        shortlist = faiss.IndexIDMap(codes)
-        # A chunk at a time: no second copy of every template, even for a moment.
-        flat = self._index.index
+        shortlist = faiss.IndexPQFastScan(self.dimension, layout.code_bytes * 2, 4, faiss.METRIC_L2)
+        shortlist.train(templates[np.sort(sample)])
         for start in range(0, self.count, _ENCODE_CHUNK):
-            n = min(_ENCODE_CHUNK, self.count - start)
-            shortlist.add_with_ids(flat.reconstruct_n(start, n), ids[start : start + n])
+            shortlist.add(templates[start : start + _ENCODE_CHUNK])
         self._shortlist, self.layout = shortlist, layout
 
     def search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
@@ -170,15 +202,21 @@ class GalleryIndex:
         """The shortlist's candidates scored exactly against the full templates, best k."""
         assert self._shortlist is not None
         _, found = self._shortlist.search(query, min(k * self.layout.factor, self.count))
-        ids = found[0][found[0] >= 0]
-        vectors = self._index.reconstruct_batch(ids)
-        if self.metric == "cosine":
-            scores = vectors @ query[0]
-            order = np.argsort(-scores, kind="stable")[:k]
-        else:
-            scores = np.sum((vectors - query[0]) ** 2, axis=1)
-            order = np.argsort(scores, kind="stable")[:k]
-        return scores[order], ids[order]
+        places = np.ascontiguousarray(found[0][found[0] >= 0]).reshape(1, -1)
+        scores = np.empty(places.shape, dtype=np.float32)
+        # FAISS's own exact scoring of the templates at those places, in the index's metric.
+        self._flat().compute_distance_subset(
+            1,
+            faiss.swig_ptr(query),
+            places.shape[1],
+            faiss.swig_ptr(scores),
+            faiss.swig_ptr(places),
+        )
+        places, scores = places[0], scores[0]
+        ranked = -scores if self.metric == "cosine" else scores
+        best = np.argpartition(ranked, k - 1)[:k] if len(ranked) > k else np.arange(len(ranked))
+        best = best[np.argsort(ranked[best], kind="stable")]
+        return scores[best], self._id_at()[places[best]]
 
     def save(self, directory: Path) -> Manifest:
         """Write the index, then its manifest, each atomically (temporary file, fsync, rename).
@@ -230,7 +268,7 @@ class GalleryIndex:
         shortlist = None
         if manifest.layout.kind == "shortlist":
             shortlist = _read_index(shortlist_path, manifest.shortlist_checksum)
-            if not isinstance(shortlist, faiss.IndexIDMap) or shortlist.ntotal != index.ntotal:
+            if not isinstance(shortlist, faiss.IndexPQFastScan) or shortlist.ntotal != index.ntotal:
                 raise IndexInvalid("the shortlist file disagrees with the index")
         if (
             index.d != dimension

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import faiss
 import numpy as np
 import pytest
 
@@ -126,6 +127,32 @@ def test_layout_policy_is_exact_below_its_size() -> None:
     assert policy.for_count(200_000).kind == "shortlist"
     # Too few templates to train a shortlist stay exact whatever the setting.
     assert LayoutPolicy(exact_below=0).for_count(MIN_SHORTLIST_TEMPLATES - 1) == EXACT
+
+
+def test_shortlist_after_removals_and_additions_matches_one_encoded_afresh() -> None:
+    """Purges and enrolments interleave: the codes kept up to date by removing and adding
+    must be the codes of the templates held, each in its template's place."""
+    data = clustered(1500, 4, "cosine")
+    rng = np.random.default_rng(5)
+    index = GalleryIndex("model-a", DIM, "cosine")
+    index.add(np.arange(4000, dtype=np.int64), data[:4000])
+    index.arrange(Layout("shortlist", 16, 40))
+    added = 4000
+    for _ in range(30):
+        index.remove(rng.choice(index.ids(), int(rng.integers(1, 40)), replace=False))
+        n = int(rng.integers(1, 50))
+        index.add(np.arange(added, added + n, dtype=np.int64), data[added : added + n])
+        added += n
+
+    # The same codebooks, the templates held encoded afresh in the same order.
+    kept = index._shortlist
+    fresh = faiss.clone_index(kept)
+    fresh.reset()
+    fresh.add(data[index.ids()])
+    probes = data[rng.choice(added, 100, replace=False)]
+    assert np.array_equal(kept.search(probes, 50)[1], fresh.search(probes, 50)[1])
+    for i in index.ids()[-60:]:
+        assert index.search(data[i], 1)[0][0] == i
 
 
 def test_shortlist_removal_and_saved_form(tmp_path: Path) -> None:
