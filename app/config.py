@@ -80,7 +80,7 @@ class Settings(BaseSettings):
     # re-ranked exactly from there on (benchmarks/search_speed.py); 0: always the shortlist.
     index_exact_below: int = Field(default=200_000, ge=0)
     index_code_bytes: int = Field(default=16, ge=8, le=64)
-    index_shortlist_factor: int = Field(default=40, ge=1, le=200)
+    index_shortlist_factor: int = Field(default=20, ge=1, le=200)
 
     max_image_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     max_image_pixels: int = Field(default=40_000_000, ge=10_000)

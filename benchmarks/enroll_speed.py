@@ -9,7 +9,7 @@ database (a fresh SQLite file here, so its writes are counted too). It runs pinn
 then to every core, with the dlib engine (the baseline's model: the ratio is the pipeline's,
 not a faster network's) and with SFace, the service's default.
 
-    .venv/bin/python benchmarks/enroll_speed.py [--full-size 20] [--lfw 400]
+    .venv/bin/python benchmarks/enroll_speed.py [--full-size 100] [--lfw 400]
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ def table(result: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--full-size", type=int, default=20, help="portrait photos")
+    parser.add_argument("--full-size", type=int, default=100, help="portrait photos")
     parser.add_argument("--lfw", type=int, default=400, help="LFW crops")
     parser.add_argument(
         "--out", type=Path, default=ROOT / "benchmarks" / "results" / "enroll_speed.json"

@@ -207,10 +207,8 @@ def measure_layouts(
     for layout in dict.fromkeys([*SHORTLISTS, chosen]):
         start = time.perf_counter()
         served.arrange(layout)
-        row = {
-            **measure_service(served, probes, truth, within, timed),
-            "build_s": round(time.perf_counter() - start, 2),
-        }
+        build_s = round(time.perf_counter() - start, 2)
+        row = {**measure_service(served, probes, truth, within, timed), "build_s": build_s}
         if layout == chosen:
             row["index"] += " (default)"
             service = {**row, "start_up": start_up(served)}

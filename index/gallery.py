@@ -51,7 +51,7 @@ class Layout:
 
     kind: Literal["exact", "shortlist"] = "exact"
     code_bytes: int = 16
-    factor: int = 40
+    factor: int = 20
 
     def __str__(self) -> str:
         if self.kind == "exact":

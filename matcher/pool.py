@@ -14,6 +14,8 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
+import cv2
+
 from matcher.decode import DecodeLimits
 from matcher.engine import EngineName
 from matcher.engines import load_engine
@@ -41,8 +43,15 @@ class EncoderConfig:
 _worker: tuple[Matcher, FaceChoice] | None = None
 
 
+def _one_thread() -> None:
+    """A worker is one core's worth of work: the workers are the parallelism, and OpenCV's
+    own threads (one per core by default) would only contend with the other workers'."""
+    cv2.setNumThreads(1)
+
+
 def _start(config: EncoderConfig) -> None:
     global _worker
+    _one_thread()
     engine = load_engine(config.engine, config.detect_max_side)
     matcher = Matcher(engine, config.limits, config.policy)
     _worker = (matcher, config.choice)
@@ -80,6 +89,7 @@ def encode_here(config: EncoderConfig, path: str) -> Encoding:
     to share between threads, and loading the models per photo would cost more than the
     photo."""
     if getattr(_thread, "config", None) != config:
+        _one_thread()
         engine = load_engine(config.engine, config.detect_max_side)
         _thread.matcher, _thread.config = Matcher(engine, config.limits, config.policy), config
     return _encoding(_measured(_thread.matcher, config.choice, path))
