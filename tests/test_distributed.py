@@ -56,6 +56,16 @@ def enrol_on_cluster(settings: Settings, manifest: Path, *options: str):  # type
     )
 
 
+def on_sqlite(tmp_path: Path) -> Settings:
+    """Settings of a SQLite database of the test's own: these tests are about the cluster and
+    the shards, which the database backend does not touch."""
+    return Settings(
+        data_dir=tmp_path / "var",
+        database_url=f"sqlite:///{tmp_path / 'facematch.db'}",
+        jwt_key=TEST_KEY,
+    )
+
+
 def test_enrolment_on_a_cluster_matches_enrolment_on_one_machine(
     cluster: LocalCluster, sessions: sessionmaker[Session], settings: Settings, tmp_path: Path
 ) -> None:
@@ -104,11 +114,7 @@ def test_enrolment_on_a_cluster_matches_enrolment_on_one_machine(
 
 
 def test_a_killed_run_resumes_from_the_shards_it_wrote(tmp_path: Path) -> None:
-    settings = Settings(
-        data_dir=tmp_path / "var",
-        database_url=f"sqlite:///{tmp_path / 'facematch.db'}",
-        jwt_key=TEST_KEY,
-    )
+    settings = on_sqlite(tmp_path)
     manifest = write_manifest(tmp_path / "manifest.csv", lfw_rows(60))
     shards = tmp_path / "shards"
     options = ("--cluster", "local", "--workers", "2", "--shard-rows", "2", "--shards", str(shards))
@@ -151,11 +157,7 @@ def test_a_killed_run_resumes_from_the_shards_it_wrote(tmp_path: Path) -> None:
 
 
 def test_a_cluster_that_does_not_answer_is_refused_clearly(tmp_path: Path) -> None:
-    settings = Settings(
-        data_dir=tmp_path / "var",
-        database_url=f"sqlite:///{tmp_path / 'facematch.db'}",
-        jwt_key=TEST_KEY,
-    )
+    settings = on_sqlite(tmp_path)
     manifest = write_manifest(tmp_path / "manifest.csv", lfw_rows(2))
     with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
         result = enrol_on_cluster(settings, manifest, "--cluster", "tcp://127.0.0.1:9")
