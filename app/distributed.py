@@ -90,6 +90,12 @@ def dask_client(cluster: str, workers: int) -> Iterator[Client]:
                 f"the Dask cluster at {cluster} could not be reached: {problem}"
             ) from None
         with client:
+            try:
+                client.wait_for_workers(1, timeout=120)
+            except TimeoutError:
+                raise ClusterUnreachable(
+                    f"the Dask cluster at {cluster} has had no workers for two minutes"
+                ) from None
             yield client
         return
     with (
@@ -161,8 +167,7 @@ class ShardedEnrolment:
     ) -> tuple[int, int]:
         """Encode every shard not yet written, keeping a few per worker in flight; returns
         the shards encoded and those reused."""
-        client.wait_for_workers(1, timeout=120)
-        window = 4 * len(client.scheduler_info()["workers"])
+        window = 4 * sum(client.nthreads().values())
         images_at = str(images.resolve())
         pending = as_completed()
         encoded = reused = 0
