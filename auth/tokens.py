@@ -1,4 +1,4 @@
-"""Short-lived signed access tokens (JWT, HS256, via python-jose).
+"""Short-lived signed access tokens (JWT, HS256, via PyJWT).
 
 A token says who (subject), which role, whether the second factor was used, and whether the
 subject is a person or a system. It is checked against the account on every request too, so
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from jose import ExpiredSignatureError, JWTError, jwt
+import jwt
 
 from auth.roles import Role
 
@@ -79,10 +79,16 @@ class TokenIssuer:
 
     def read(self, token: str) -> Claims:
         try:
-            claims = jwt.decode(token, self._key, algorithms=[ALGORITHM], issuer=ISSUER)
-        except ExpiredSignatureError:
+            claims = jwt.decode(
+                token,
+                self._key,
+                algorithms=[ALGORITHM],
+                issuer=ISSUER,
+                options={"require": ["exp", "iat", "iss", "sub"]},
+            )
+        except jwt.ExpiredSignatureError:
             raise TokenError("token_expired", "The access token has expired; sign in again.")
-        except JWTError:
+        except jwt.InvalidTokenError:
             raise TokenError("invalid_token", "The access token is not valid.") from None
         try:
             [role] = claims["roles"]
