@@ -18,6 +18,7 @@ from auth import (
     LockoutPolicy,
     Role,
     SubjectKind,
+    Throttle,
     accepted_step,
     certification_current,
     hash_secret,
@@ -78,6 +79,15 @@ def _bad_credentials() -> ApiError:
     )
 
 
+def _too_many_attempts(wait_s: int) -> ApiError:
+    return ApiError(
+        429,
+        "too_many_attempts",
+        f"Too many sign-in attempts for this account; try again in {wait_s} s.",
+        retry_after_s=wait_s,
+    )
+
+
 def _check_credentials(
     account: Account | None, secret: str, totp_code: str | None, now: datetime
 ) -> tuple[ApiError | None, bool]:
@@ -113,18 +123,24 @@ def sign_in(
     totp_code: str | None,
     kind: SubjectKind,
     policy: LockoutPolicy,
+    throttle: Throttle,
 ) -> tuple[Account, bool]:
     """Check credentials and return the account and whether a second factor was used.
 
-    The failure count, the lock and the audit entry are committed whether or not the attempt
+    Attempts on a username over the rate limit are refused without checking anything. The
+    failure count, the lock and the audit entry are committed whether or not the attempt
     succeeds; then a failed attempt is refused.
     """
     now = datetime.now(UTC)
+    wait = throttle.wait_s(kind, username)
     with session.begin():
         account = session.scalar(
             select(Account).where(Account.username == username, Account.kind == kind.value)
         )
-        refusal, mfa = _check_credentials(account, secret, totp_code, now)
+        if wait is None:
+            refusal, mfa = _check_credentials(account, secret, totp_code, now)
+        else:
+            refusal, mfa = _too_many_attempts(wait), False
         if account is not None and refusal is None:
             account.failed_logins = 0
             if needs_rehash(account.secret_hash):

@@ -8,12 +8,12 @@ from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.gallery import GallerySpec
 from app.rules import RequestPolicy, normalise_statute
-from auth import LockoutPolicy
+from auth import LockoutPolicy, parse_rate
 from index import Layout, LayoutPolicy
 from matcher import (
     DecodeLimits,
@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     token_minutes: int = Field(default=15, ge=1, le=60)
     lockout_failures: int = Field(default=5, ge=1)
     lockout_minutes: int = Field(default=15, ge=1)
+    # Per-account rate limits ("10/minute", "100/hour"), counted by the service process and
+    # checked before a password is hashed or a photo decoded: every attempt counts, refused
+    # or not (README, "Limits").
+    login_rate_limit: str = "10/minute"
+    search_rate_limit: str = "10/minute"
 
     # Internal only: the address served on, the client networks let in, no interactive docs.
     host: str = "127.0.0.1"
@@ -83,6 +88,8 @@ class Settings(BaseSettings):
     index_shortlist_factor: int = Field(default=20, ge=1, le=200)
 
     max_image_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    # Any request's body; a search's is the photo and a little multipart framing.
+    max_request_bytes: int = Field(default=11 * 1024 * 1024, ge=1024)
     max_image_pixels: int = Field(default=40_000_000, ge=10_000)
     detect_max_side: int = Field(default=640, ge=160)
     # Quality limits; by default the engine's own (EngineSpec.quality).
@@ -97,6 +104,12 @@ class Settings(BaseSettings):
 
     enroll_workers: int = Field(default=0, ge=0, description="0: one per CPU core")
     enroll_batch_size: int = Field(default=256, ge=1)
+
+    @field_validator("login_rate_limit", "search_rate_limit")
+    @classmethod
+    def _rate(cls, rate: str) -> str:
+        parse_rate(rate)
+        return rate
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -17,7 +17,7 @@ from app.config import Settings
 from app.errors import ApiError
 from app.gallery import Gallery
 from app.models import Account
-from auth import Claims, Permission, Role, SubjectKind, TokenError, TokenIssuer, may
+from auth import Claims, Permission, Role, SubjectKind, Throttle, TokenError, TokenIssuer, may
 from matcher import Box, FaceTemplate, MatchRule, PipelineBusy, PipelineTimeout, ProbeEncoder
 from matcher.operating_point import OperatingPoint
 
@@ -34,6 +34,8 @@ class Services:
     operating_point: OperatingPoint
     # The SHA-256 of the operating point file: every search records it.
     operating_point_sha256: str
+    login_throttle: Throttle
+    search_throttle: Throttle
 
     @property
     def rule(self) -> MatchRule:
@@ -41,6 +43,18 @@ class Services:
         return MatchRule(
             self.operating_point.threshold, settings.max_candidates, settings.match_margin
         )
+
+    def throttle_search(self, operator: int) -> None:
+        """Count a search attempt by the operator; 429 once they are over the rate limit."""
+        wait = self.search_throttle.wait_s(operator)
+        if wait is not None:
+            raise ApiError(
+                429,
+                "too_many_searches",
+                f"More searches than the limit of {self.settings.search_rate_limit} were tried "
+                f"from this account; try again in {wait} s.",
+                retry_after_s=wait,
+            )
 
     def encode_probe(self, data: bytes, box: Box | None) -> FaceTemplate:
         try:

@@ -16,9 +16,11 @@ from matcher import FaceRefusal
 
 log = logging.getLogger(__name__)
 
-_HTTP_CODES = {
+# Refusals raised as Starlette's HTTPException; None: the exception's own sentence.
+_HTTP_CODES: dict[int, tuple[str, str | None]] = {
     404: ("not_found", "There is no such resource."),
     405: ("method_not_allowed", "That method is not allowed on this resource."),
+    413: ("request_too_large", None),  # app.middleware.BodyLimit
 }
 
 
@@ -64,8 +66,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http(_: Request, error: HTTPException) -> JSONResponse:
-        code, message = _HTTP_CODES.get(error.status_code, ("http_error", str(error.detail)))
-        return _problem(error.status_code, Problem(code=code, message=message))
+        code, message = _HTTP_CODES.get(error.status_code, ("http_error", None))
+        return _problem(error.status_code, Problem(code=code, message=message or str(error.detail)))
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, error: Exception) -> JSONResponse:

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from ipaddress import ip_address
 
 import faiss
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 
 from app.config import Settings
 from app.db import make_engine, migrate, session_factory
 from app.deps import Services
 from app.gallery import Gallery
-from app.handlers import install_error_handlers, problem_response
+from app.handlers import install_error_handlers
+from app.middleware import AccessLog, BodyLimit, InternalOnly
 from app.routers import accounts, disclosures, health, login, oversight, requests, searches
-from auth import TokenIssuer, development_key, signing_key_problem
+from auth import Throttle, TokenIssuer, development_key, signing_key_problem
 from matcher import ProbeEncoder
 from matcher.operating_point import OperatingPoint, OperatingPointError, load_operating_point
 
@@ -78,7 +78,16 @@ def build_services(
     probes = ProbeEncoder(settings.encoder(), settings.search_workers, settings.probe_timeout_s)
     if warm:
         threading.Thread(target=probes.warm, name="warm-probe-workers", daemon=True).start()
-    return Services(settings, sessions, probes, gallery, tokens, *calibrated)
+    return Services(
+        settings,
+        sessions,
+        probes,
+        gallery,
+        tokens,
+        *calibrated,
+        login_throttle=Throttle(settings.login_rate_limit),
+        search_throttle=Throttle(settings.search_rate_limit),
+    )
 
 
 def create_app(settings: Settings | None = None, warm: bool = False) -> FastAPI:
@@ -107,32 +116,10 @@ def create_app(settings: Settings | None = None, warm: bool = False) -> FastAPI:
     )
     install_error_handlers(app)
 
-    @app.middleware("http")
-    async def internal_only(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        """Refuse clients outside the configured networks before anything else runs."""
-        try:
-            address = ip_address(request.client.host) if request.client else None
-        except ValueError:
-            address = None
-        if address is None or not any(address in n for n in settings.allowed_networks):
-            return problem_response(
-                403,
-                "client_not_allowed",
-                "This service is reachable only from the agency's network.",
-            )
-        return await call_next(request)
-
-    @app.middleware("http")
-    async def access_log(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        """One line per request, path only: a query string may hold a licence number."""
-        response = await call_next(request)
-        access.info("%s %s %d", request.method, request.url.path, response.status_code)
-        return response
-
     for module in (health, login, accounts, requests, searches, disclosures, oversight):
         app.include_router(module.router)
+    # The last added runs first: the network check, then the log, then the body limit.
+    app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
+    app.add_middleware(AccessLog)
+    app.add_middleware(InternalOnly, networks=settings.allowed_networks)
     return app

@@ -6,6 +6,7 @@ Pure policy and cryptography: the accounts themselves live in the service's data
 from auth.lockout import LockoutPolicy, is_locked
 from auth.passwords import MIN_PASSWORD_LENGTH, hash_secret, needs_rehash, verify_secret
 from auth.roles import PERMISSIONS, SERVICE_ROLES, Permission, Role, may
+from auth.throttle import Throttle, parse_rate
 from auth.tokens import (
     Claims,
     SubjectKind,
@@ -26,6 +27,7 @@ __all__ = [
     "Permission",
     "Role",
     "SubjectKind",
+    "Throttle",
     "TokenError",
     "TokenIssuer",
     "accepted_step",
@@ -36,6 +38,7 @@ __all__ = [
     "may",
     "needs_rehash",
     "new_secret",
+    "parse_rate",
     "provisioning_uri",
     "signing_key_problem",
     "verify_secret",

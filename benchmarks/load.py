@@ -37,7 +37,7 @@ from app.rules import LEVEL_ROLE, required_levels
 # The staff and requests are set up by the end-to-end tests' own walkthrough helpers.
 sys.path.insert(0, str(ROOT))
 from tests.governance import request_body  # noqa: E402
-from tests.test_end_to_end import Agency, free_port, review  # noqa: E402
+from tests.live import Agency, free_port, review  # noqa: E402
 
 LFW, SAMPLES = DATASETS / "lfw", DATASETS / "samples"
 
@@ -84,6 +84,8 @@ class Service:
             FACEMATCH_JWT_KEY=secrets.token_urlsafe(48),
             FACEMATCH_ENGINE=engine,
             FACEMATCH_AUTHORISED_SEARCHES="1000000",
+            # Every client searches as one operator: the load, not the per-account limit.
+            FACEMATCH_SEARCH_RATE_LIMIT="1000000/minute",
         )
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"

@@ -1,7 +1,7 @@
 """Image bytes to face template, and the match decision. Knows nothing of the service."""
 
 from matcher.decision import MatchRule, select_candidates
-from matcher.decode import DecodeLimits
+from matcher.decode import DecodeLimits, sniff_format
 from matcher.dlib_engine import DlibEngine
 from matcher.engine import Detection, Engine, EngineName, EngineSpec, Metric, distance
 from matcher.engines import ENGINES, engine_spec, load_engine
@@ -48,4 +48,5 @@ __all__ = [
     "engine_spec",
     "load_engine",
     "select_candidates",
+    "sniff_format",
 ]

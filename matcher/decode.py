@@ -1,8 +1,9 @@
 """Turn untrusted photo bytes into an RGB pixel array, or refuse.
 
 The format is read from the bytes themselves (never a file name or a content type), the
-pixel count is checked from the header before any pixel is decoded, and Pillow's
-decompression-bomb guard stays on.
+file must end where the image ends (no polyglot: a JPEG with a ZIP archive behind it is
+refused), the pixel count is checked from the header before any pixel is decoded, and
+Pillow's decompression-bomb guard stays on.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ _SIGNATURES = {
     "JPEG": b"\xff\xd8\xff",
     "PNG": b"\x89PNG\r\n\x1a\n",
 }
+_EXIF_ORIENTATION = 0x0112
+# 1-8 are the EXIF orientations; 0 is written by some software for "not set".
+_ORIENTATIONS = range(9)
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,14 @@ def decode_image(data: bytes, limits: DecodeLimits) -> np.ndarray:
                     f"The photo is {width}x{height} pixels; the limit is "
                     f"{limits.max_pixels} pixels.",
                 )
+            orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
+            if orientation not in _ORIENTATIONS:
+                raise FaceRefusal(
+                    "unsupported_image",
+                    f"The photo's EXIF orientation ({orientation}) is not one of the eight "
+                    "that exist, so which way up it is cannot be known.",
+                )
+            _check_ends_with_image(data, fmt)
             image.load()
             image = ImageOps.exif_transpose(image)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -70,6 +82,62 @@ def decode_image(data: bytes, limits: DecodeLimits) -> np.ndarray:
             "unsupported_image", "The photo is damaged or truncated and cannot be decoded."
         ) from None
     return _to_rgb(image)
+
+
+def _check_ends_with_image(data: bytes, fmt: str) -> None:
+    end = image_end(data, fmt)
+    if end is None:
+        raise FaceRefusal(
+            "unsupported_image", "The photo is damaged or truncated: the image never ends."
+        )
+    if data[end:].strip(b"\0"):
+        raise FaceRefusal(
+            "unsupported_image",
+            f"The file holds {len(data) - end} more bytes after the end of the image; "
+            "send the photo alone.",
+        )
+
+
+def image_end(data: bytes, fmt: str) -> int | None:
+    """The offset just past the image's last byte (JPEG's end-of-image marker, PNG's IEND
+    chunk), found by walking its structure; None if the structure never reaches an end."""
+    return _png_end(data) if fmt == "PNG" else _jpeg_end(data)
+
+
+def _png_end(data: bytes) -> int | None:
+    at = len(_SIGNATURES["PNG"])
+    while at + 12 <= len(data):
+        length, kind = int.from_bytes(data[at : at + 4]), data[at + 4 : at + 8]
+        at += 12 + length  # length, type, body, CRC
+        if kind == b"IEND":
+            return at if at <= len(data) else None
+    return None
+
+
+def _jpeg_end(data: bytes) -> int | None:
+    at = 2  # past the start-of-image marker
+    while at < len(data) and data[at] == 0xFF:
+        while at < len(data) and data[at] == 0xFF:  # fill bytes
+            at += 1
+        if at >= len(data):
+            return None
+        marker = data[at]
+        at += 1
+        if marker == 0xD9:  # end of image
+            return at
+        if marker == 0x01 or 0xD0 <= marker <= 0xD7:  # markers without a length
+            continue
+        at += int.from_bytes(data[at : at + 2])
+        if marker == 0xDA:  # start of scan: skip the entropy-coded data to the next marker
+            while True:
+                at = data.find(b"\xff", at)
+                if at < 0 or at + 1 >= len(data):
+                    return None
+                following = data[at + 1]
+                if following != 0 and not 0xD0 <= following <= 0xD7:
+                    break
+                at += 2
+    return None
 
 
 def _to_rgb(image: Image.Image) -> np.ndarray:

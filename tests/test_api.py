@@ -64,7 +64,7 @@ class Desk:
         return self.client.post(
             f"/v1/requests/{self.request_id}/searches",
             headers=self.headers,
-            files={"probe": ("probe.jpg", data)},
+            files={"probe": ("probe", data)},
             data=form,
         )
 

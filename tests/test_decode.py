@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import io
-import struct
-import zlib
 
 import numpy as np
 import pytest
@@ -13,32 +11,21 @@ from PIL import Image
 from matcher import DecodeLimits, FaceRefusal
 from matcher.decode import decode_image
 from tests.conftest import sample
+from tests.images import (
+    decompression_bomb,
+    encoded,
+    png_header_only,
+    with_orientation,
+    with_zip_appended,
+)
 
 LIMITS = DecodeLimits()
-
-
-def encoded(image: Image.Image, fmt: str, **options: object) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, fmt, **options)
-    return buffer.getvalue()
 
 
 def refusal(data: bytes, limits: DecodeLimits = LIMITS) -> str:
     with pytest.raises(FaceRefusal) as caught:
         decode_image(data, limits)
     return caught.value.code
-
-
-def png_header_only(width: int, height: int) -> bytes:
-    """A PNG whose header claims a size, followed by a token amount of data."""
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-        )
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
 
 
 def test_jpeg_and_png_decode_to_rgb() -> None:
@@ -108,3 +95,21 @@ def test_transparent_pixels_become_white() -> None:
     image = Image.open(io.BytesIO(sample("32bit.png")))
     image.putpixel((0, 0), (10, 20, 30, 0))
     assert tuple(decode_image(encoded(image, "PNG"), LIMITS)[0, 0]) == (255, 255, 255)
+
+
+def test_a_file_that_goes_on_after_the_image_is_refused() -> None:
+    photo = sample("obama_small.jpg")
+    assert refusal(with_zip_appended(photo)) == "unsupported_image"
+    png = encoded(Image.open(io.BytesIO(photo)), "PNG")
+    assert refusal(with_zip_appended(png)) == "unsupported_image"
+    # Zero padding after the end, as some encoders write, is not a second file.
+    assert decode_image(photo + b"\0" * 512, LIMITS).shape == (240, 320, 3)
+
+
+@pytest.mark.parametrize("orientation", [9, 255, 65535])
+def test_an_exif_orientation_that_does_not_exist_is_refused(orientation: int) -> None:
+    assert refusal(with_orientation(sample("obama_small.jpg"), orientation)) == "unsupported_image"
+
+
+def test_a_decompression_bomb_is_refused_from_its_header() -> None:
+    assert refusal(decompression_bomb()) == "image_too_large"

@@ -14,7 +14,12 @@ from auth import Role, SubjectKind
 router = APIRouter(
     prefix="/v1/auth",
     tags=["sign-in"],
-    responses={401: {"model": Problem}, 403: {"model": Problem}, 422: {"model": Problem}},
+    responses={
+        401: {"model": Problem},
+        403: {"model": Problem},
+        422: {"model": Problem},
+        429: {"model": Problem},
+    },
 )
 
 
@@ -38,6 +43,7 @@ def login(body: Login, services: ServicesDep, session: SessionDep) -> AccessToke
         body.totp_code,
         SubjectKind.person,
         services.settings.lockout_policy,
+        services.login_throttle,
     )
     return _token(services, account, SubjectKind.person, mfa)
 
@@ -54,6 +60,7 @@ def client_token(
         None,
         SubjectKind.system,
         services.settings.lockout_policy,
+        services.login_throttle,
     )
     return _token(services, account, SubjectKind.system, mfa=False)
 

@@ -14,7 +14,7 @@ from app.errors import ApiError
 from app.schemas import Candidate, DecisionView, Problem, Release, SearchDecision, SearchResult
 from app.workflow import COMPONENT, authorise_search, decide, record_search, request_ref, search_ref
 from auth import Permission
-from matcher import Box
+from matcher import Box, sniff_format
 
 router = APIRouter(
     prefix="/v1",
@@ -25,6 +25,7 @@ router = APIRouter(
         404: {"model": Problem},
         409: {"model": Problem},
         413: {"model": Problem},
+        415: {"model": Problem},
         422: {"model": Problem},
         429: {"model": Problem},
     },
@@ -43,6 +44,32 @@ def parse_face_box(text: str | None) -> Box | None:
     if right <= left or bottom <= top:
         raise ApiError(422, "invalid_face_box", "face_box must have right > left and bottom > top.")
     return Box(left, top, right, bottom)
+
+
+# What a probe's part may declare itself: its own format, or nothing in particular.
+_DECLARED_FORMAT = {"image/jpeg": "JPEG", "image/jpg": "JPEG", "image/png": "PNG"}
+_UNDECLARED = {None, "", "application/octet-stream"}
+
+
+def check_declared_type(declared: str | None, data: bytes) -> None:
+    """Refuse a probe declared as anything but JPEG or PNG, or as the one it is not: the
+    bytes decide how it is decoded, and a part that claims to be something else is not a
+    photo sent in good faith."""
+    if declared in _UNDECLARED:
+        return
+    if declared not in _DECLARED_FORMAT:
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"The photo is declared as {declared}; only JPEG and PNG photos are searched.",
+        )
+    actual = sniff_format(data)
+    if actual is not None and actual != _DECLARED_FORMAT[declared]:
+        raise ApiError(
+            415,
+            "content_type_mismatch",
+            f"The photo is declared as {declared} but its bytes are a {actual}.",
+        )
 
 
 @router.post("/requests/{request_id}/searches", response_model=SearchResult, status_code=201)
@@ -64,10 +91,12 @@ def search(
     with audit.refusals_recorded(
         session, COMPONENT, "search", operator.actor, request_ref(request_id)
     ):
+        services.throttle_search(operator.id)
         with session.begin():
             authorise_search(session, request_id, operator.id, settings.operator_course)
         # Read no more than one byte past the limit: enough for the decoder to refuse it.
         data = probe.file.read(settings.max_image_bytes + 1)
+        check_declared_type(probe.content_type, data)
         template = services.encode_probe(data, parse_face_box(face_box))
         with session.begin():
             hits = services.gallery.search(session, template.descriptor, services.rule)
