@@ -19,8 +19,8 @@ from tqdm import tqdm
 
 from app import audit
 from app.accounts import add_training, create_account, kind_of
-from app.config import Settings
-from app.db import make_engine, migrate, session_factory
+from app.config import KeyMissing, Settings
+from app.db import make_engine, migrate, reseal_templates, session_factory
 from app.demo import DEMO_COLUMNS, lfw_demo_rows
 from app.enrolment import (
     Enrolment,
@@ -42,7 +42,7 @@ from auth import Role, SubjectKind
 from calibration.calibrate import CalibrationRefused, pairs_to_review
 from calibration.calibrate import calibrate as choose_operating_point
 from calibration.photos import CalibrationSetError, encode, read_set
-from index import GalleryIndex
+from index import GalleryIndex, IndexInvalid, new_key
 from matcher import ENGINES, FaceChoice, engine_spec
 
 
@@ -60,12 +60,14 @@ records_cli = typer.Typer(help="Licence records.", no_args_is_help=True)
 accounts_cli = typer.Typer(help="Accounts and training records.", no_args_is_help=True)
 audit_cli = typer.Typer(help="The audit log.", no_args_is_help=True)
 report_cli = typer.Typer(help="Published reports.", no_args_is_help=True)
+keys_cli = typer.Typer(help="The key face templates are sealed with.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 cli.add_typer(index_cli, name="index")
 cli.add_typer(records_cli, name="records")
 cli.add_typer(accounts_cli, name="accounts")
 cli.add_typer(audit_cli, name="audit")
 cli.add_typer(report_cli, name="report")
+cli.add_typer(keys_cli, name="keys")
 
 
 def _actor() -> str:
@@ -76,6 +78,16 @@ def _actor() -> str:
 def _refused(problem: ApiError) -> typer.Exit:
     typer.echo(f"error: {problem.message}", err=True)
     return typer.Exit(2)
+
+
+def _with_keys(settings: Settings) -> Settings:
+    """The settings, once it is known they give the template key (exit 2 if not)."""
+    try:
+        settings.template_keys
+    except KeyMissing as problem:
+        typer.echo(f"error: {problem}", err=True)
+        raise typer.Exit(2) from None
+    return settings
 
 
 def _open(settings: Settings) -> sessionmaker[Session]:
@@ -117,6 +129,7 @@ def _enrolment(
     return Enrolment(
         sessions,
         settings.encoder(choice),
+        settings.template_keys,
         workers=workers if workers is not None else settings.enroll_workers,
         batch_size=settings.enroll_batch_size,
     )
@@ -201,7 +214,7 @@ def enroll(
 ) -> None:
     """Enrol licence photos: keeps the five identity fields of a row, drops every other column.
     A run stopped part-way resumes where it stopped when started again."""
-    settings = Settings()
+    settings = _with_keys(Settings())
     sessions = _open(settings)
     enrolment = _enrolment(settings, sessions, face, workers)
     shards_done = ""
@@ -278,7 +291,7 @@ def reenroll(
     if engine is None:
         typer.echo(f"error: no engine is called {model!r}", err=True)
         raise typer.Exit(2)
-    settings = Settings().model_copy(update={"engine": engine})
+    settings = _with_keys(Settings().model_copy(update={"engine": engine}))
     sessions = _open(settings)
     enrolment = _enrolment(settings, sessions, face, workers)
     with tqdm(total=count_photos(sessions), unit="photo", desc="re-encoding") as progress:
@@ -394,7 +407,7 @@ def calibrate(
 @index_cli.command("rebuild")
 def index_rebuild() -> None:
     """Rebuild the index from the templates in the database."""
-    settings = Settings()
+    settings = _with_keys(Settings())
     spec = settings.gallery_spec
     sessions = _open(settings)
     index = sync_index(sessions, spec, spec.empty_index())
@@ -408,7 +421,7 @@ def records_purge(
     license_number: Annotated[str, typer.Argument(help="Licence number to remove")],
 ) -> None:
     """Remove a licence record, its photos, its templates and its index entries."""
-    settings = Settings()
+    settings = _with_keys(Settings())
     sessions = _open(settings)
     with sessions.begin() as session:
         record_id = purge_record(session, license_number)
@@ -543,3 +556,45 @@ def report_transparency(
         report = transparency(session, period_from.date(), period_to.date())
         audit.record(session, "oversight", "report.transparency", _actor(), "success")
     typer.echo(json.dumps(report.model_dump(mode="json"), indent=2))
+
+
+@keys_cli.command("new")
+def keys_new() -> None:
+    """Print a fresh template key, for FACEMATCH_TEMPLATE_KEY."""
+    typer.echo(new_key())
+
+
+@keys_cli.command("rotate")
+def keys_rotate(
+    chunk: Annotated[int, typer.Option(min=1, help="Templates per transaction")] = 1000,
+) -> None:
+    """Re-seal every template and every saved index under FACEMATCH_TEMPLATE_KEY.
+
+    Give the new key as FACEMATCH_TEMPLATE_KEY and the old one in
+    FACEMATCH_EARLIER_TEMPLATE_KEYS, to the service and every command, then run this; a run
+    stopped part-way resumes. When it has finished, drop the old key.
+    """
+    settings = _with_keys(Settings())
+    keys = settings.template_keys
+    sessions = _open(settings)
+    resealed = reseal_templates(sessions, keys, chunk)
+    indexes = 0
+    for engine in ENGINES:
+        spec = settings.model_copy(update={"engine": engine}).gallery_spec
+        try:
+            index = spec.saved_index()
+        except IndexInvalid:
+            continue  # none saved, or unreadable: the next sync rebuilds it from the database
+        index.save(spec.index_dir, keys)
+        indexes += 1
+    with sessions.begin() as session:
+        audit.record(
+            session,
+            "enrolment",
+            "keys.rotate",
+            _actor(),
+            "success",
+            templates=resealed,
+            indexes=indexes,
+        )
+    typer.echo(f"{resealed} templates and {indexes} saved indexes re-sealed under the current key")

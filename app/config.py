@@ -14,7 +14,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from app.gallery import GallerySpec
 from app.rules import RequestPolicy, normalise_statute
 from auth import LockoutPolicy, parse_rate
-from index import Layout, LayoutPolicy
+from index import Layout, LayoutPolicy, TemplateKeys
+from index.sealing import key_file, read_key
 from matcher import (
     DecodeLimits,
     EncoderConfig,
@@ -25,6 +26,10 @@ from matcher import (
     engine_spec,
 )
 from matcher.operating_point import shipped as shipped_operating_point
+
+
+class KeyMissing(ValueError):
+    """A key the configuration must give, outside development mode, is not given."""
 
 
 class Settings(BaseSettings):
@@ -39,6 +44,11 @@ class Settings(BaseSettings):
     # anywhere else the service refuses to start without a strong key.
     environment: Literal["development", "production"] = "production"
     jwt_key: SecretStr | None = None
+    # Templates in the database and the saved index are sealed with AES-GCM under this key
+    # (`facematch keys new` makes one); earlier keys only open, during a rotation (`facematch
+    # keys rotate`). Development mode keeps a key of its own in data_dir when none is set.
+    template_key: SecretStr | None = None
+    earlier_template_keys: list[SecretStr] = []
     token_minutes: int = Field(default=15, ge=1, le=60)
     lockout_failures: int = Field(default=5, ge=1)
     lockout_minutes: int = Field(default=15, ge=1)
@@ -105,6 +115,24 @@ class Settings(BaseSettings):
     enroll_workers: int = Field(default=0, ge=0, description="0: one per CPU core")
     enroll_batch_size: int = Field(default=256, ge=1)
 
+    @field_validator("template_key", mode="before")
+    @classmethod
+    def _key(cls, key: object) -> object:
+        """An empty key is no key; any other must be one `facematch keys new` would make."""
+        text = key.get_secret_value() if isinstance(key, SecretStr) else key
+        if isinstance(text, str):
+            if not text.strip():
+                return None
+            read_key(text)
+        return key
+
+    @field_validator("earlier_template_keys")
+    @classmethod
+    def _keys(cls, keys: list[SecretStr]) -> list[SecretStr]:
+        for key in keys:
+            read_key(key.get_secret_value())
+        return keys
+
     @field_validator("login_rate_limit", "search_rate_limit")
     @classmethod
     def _rate(cls, rate: str) -> str:
@@ -132,13 +160,38 @@ class Settings(BaseSettings):
         return self.operating_point or shipped_operating_point(self.engine)
 
     @property
-    def gallery_spec(self) -> GallerySpec:
-        spec = self.engine_spec
-        layouts = LayoutPolicy(
+    def template_keys(self) -> TemplateKeys:
+        """The keys templates are sealed with; outside development mode, KeyMissing when
+        none is configured."""
+        earlier = [key.get_secret_value() for key in self.earlier_template_keys]
+        if self.template_key is not None:
+            return TemplateKeys.from_text(self.template_key.get_secret_value(), earlier)
+        if self.environment != "development":
+            raise KeyMissing(
+                "no template key is configured (FACEMATCH_TEMPLATE_KEY; `facematch keys new` "
+                "makes one): face templates are kept only encrypted"
+            )
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return TemplateKeys.from_text(key_file(self.data_dir / "development-template.key"), earlier)
+
+    @property
+    def index_layouts(self) -> LayoutPolicy:
+        return LayoutPolicy(
             self.index_exact_below,
             Layout("shortlist", self.index_code_bytes, self.index_shortlist_factor),
         )
-        return GallerySpec(self.index_dir, spec.model_id, spec.dimension, spec.metric, layouts)
+
+    @property
+    def gallery_spec(self) -> GallerySpec:
+        spec = self.engine_spec
+        return GallerySpec(
+            self.index_dir,
+            spec.model_id,
+            spec.dimension,
+            spec.metric,
+            self.template_keys,
+            self.index_layouts,
+        )
 
     @property
     def decode_limits(self) -> DecodeLimits:

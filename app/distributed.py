@@ -3,10 +3,10 @@ loaded into the database and the index as an enrolment on one machine would be.
 
 A shard covers a fixed run of manifest rows and is written whole or not at all (under a
 temporary name, then renamed), so a run that dies resumes by encoding only the shards not yet
-written. A shard holds each row's number, its photo's SHA-256 and its template or refusal
-code: nothing about the person, whose five fields are read from the manifest again when the
-shards are loaded. The shards are deleted once loaded, since the database is where templates
-are kept.
+written. A shard holds each row's number, its photo's SHA-256 and its template (sealed, as in
+the database) or refusal code: nothing about the person, whose five fields are read from the
+manifest again when the shards are loaded. The shards are deleted once loaded, since the
+database is where templates are kept.
 
 The workers read the photos and write the shards themselves, so the images folder and the
 shards folder must be at the same paths on every worker and on the machine that runs the
@@ -41,13 +41,14 @@ from app.enrolment import (
     locate_photo,
     manifest_rows,
 )
+from index import TemplateKeys
 from matcher.pool import EncoderConfig, Encoding, encode_here
 
 SHARD_SCHEMA = pa.schema(
     [
         ("row", pa.int64()),
         ("sha256", pa.string()),  # null: the photo could not be read
-        ("descriptor", pa.binary()),  # null: refused
+        ("descriptor", pa.binary()),  # sealed; null: refused
         ("refusal", pa.string()),
     ]
 )
@@ -110,8 +111,15 @@ def dask_client(cluster: str, workers: int) -> Iterator[Client]:
         yield client
 
 
-def encode_shard(rows: list[tuple[int, str]], images: str, config: EncoderConfig, path: str) -> int:
-    """On a worker: locate, hash and encode each row's photo, then write the shard whole."""
+def _shard_context(row: int, sha256: str) -> str:
+    return f"shard:{row}:{sha256}"
+
+
+def encode_shard(
+    rows: list[tuple[int, str]], images: str, config: EncoderConfig, keys: TemplateKeys, path: str
+) -> int:
+    """On a worker: locate, hash and encode each row's photo, then write the shard whole,
+    its templates sealed."""
     columns: dict[str, list[object]] = {name: [] for name in SHARD_SCHEMA.names}
     for row, ref in rows:
         located = locate_photo(Path(images), ref)
@@ -119,6 +127,8 @@ def encode_shard(rows: list[tuple[int, str]], images: str, config: EncoderConfig
             sha256, (descriptor, refusal) = None, (None, located)
         else:
             sha256, (descriptor, refusal) = file_sha256(located), encode_here(config, str(located))
+            if descriptor is not None:
+                descriptor = keys.seal(descriptor, _shard_context(row, sha256))
         for name, value in zip(SHARD_SCHEMA.names, (row, sha256, descriptor, refusal), strict=True):
             columns[name].append(value)
     written = Path(path)
@@ -178,8 +188,8 @@ class ShardedEnrolment:
                 _tick(progress)
                 continue
             rows = [(row, ref) for row, identity, ref in chunk if identity is not None]
-            config = self.enrolment.encoder
-            pending.add(client.submit(encode_shard, rows, images_at, config, str(path)))
+            config, keys = self.enrolment.encoder, self.enrolment.keys
+            pending.add(client.submit(encode_shard, rows, images_at, config, keys, str(path)))
             encoded += 1
             if pending.count() >= window:
                 next(pending).result()
@@ -193,6 +203,7 @@ class ShardedEnrolment:
         """Record every shard's templates and refusals, row by row, with the five fields from
         the manifest; photos already enrolled are counted, not written again."""
         encodings: dict[int, Encoding] = {}
+        keys = self.enrolment.keys
 
         def items() -> Iterator[PhotoJob | Reject]:
             for number, chunk in self._chunks(manifest):
@@ -202,11 +213,14 @@ class ShardedEnrolment:
                         yield Reject(row, ref, "invalid_record")
                         continue
                     result = results[row]
-                    if result["sha256"] is None:
+                    sha256, descriptor = result["sha256"], result["descriptor"]
+                    if sha256 is None:
                         yield Reject(row, ref, result["refusal"])
-                    else:
-                        encodings[row] = (result["descriptor"], result["refusal"])
-                        yield PhotoJob(row, identity, images / ref, ref, result["sha256"])
+                        continue
+                    if descriptor is not None:
+                        descriptor = keys.open(descriptor, _shard_context(row, sha256))
+                    encodings[row] = (descriptor, result["refusal"])
+                    yield PhotoJob(row, identity, images / ref, ref, sha256)
 
         def encoded(item: Item) -> tuple[Item, Encoding | None]:
             return item, encodings.pop(item.row, None)

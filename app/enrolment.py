@@ -1,9 +1,9 @@
 """Enrolment: licence rows and their photos in, records, templates and the index out.
 
 Only the five releasable fields of a row are kept; every other column is dropped on reading
-and never written anywhere. Work is committed in batches, each one transaction, and a photo
-already enrolled for the engine is skipped, so a run stopped at any point and started again
-finishes the job with nothing lost or doubled.
+and never written anywhere. Templates are written sealed (index.sealing). Work is committed
+in batches, each one transaction, and a photo already enrolled for the engine is skipped, so
+a run stopped at any point and started again finishes the job with nothing lost or doubled.
 """
 
 from __future__ import annotations
@@ -24,9 +24,10 @@ from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session, sessionmaker
 from tqdm import tqdm
 
-from app.db import bump_revision
+from app.db import bump_revision, seal_template
 from app.models import LicenseRecord, Photo, Template
 from app.schemas import RELEASED_FIELDS, Release
+from index import TemplateKeys
 from matcher import engine_spec
 from matcher.pool import EncoderConfig, EncoderPool, Encoding
 
@@ -175,10 +176,12 @@ class Enrolment:
         self,
         sessions: sessionmaker[Session],
         encoder: EncoderConfig,
+        keys: TemplateKeys,
         workers: int = 0,
         batch_size: int = 256,
     ) -> None:
         self.sessions = sessions
+        self.keys = keys
         self.model_id = engine_spec(encoder.engine).model_id
         self.encoder = encoder
         self.workers = workers
@@ -298,9 +301,8 @@ class Enrolment:
                     photo = Photo(record_id=record.id, sha256=job.sha256, source_ref=job.source_ref)
                     session.add(photo)
                     session.flush()
-                session.add(
-                    Template(photo_id=photo.id, model_id=self.model_id, descriptor=descriptor)
-                )
+                sealed = seal_template(self.keys, photo.id, self.model_id, descriptor)
+                session.add(Template(photo_id=photo.id, model_id=self.model_id, descriptor=sealed))
                 written += 1
             bump_revision(session, self.model_id)
         return written

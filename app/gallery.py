@@ -17,10 +17,11 @@ from app.db import (
     record_ids_of_templates,
     template_count,
     template_ids,
+    template_vector,
     templates_by_id,
 )
 from app.models import LicenseRecord
-from index import GalleryIndex, IndexInvalid, LayoutPolicy, Metric
+from index import GalleryIndex, IndexInvalid, LayoutPolicy, Metric, TemplateKeys
 from matcher import MatchRule, select_candidates
 
 log = logging.getLogger(__name__)
@@ -36,14 +37,18 @@ class GallerySpec:
     model_id: str
     dimension: int
     metric: Metric
+    keys: TemplateKeys
     layouts: LayoutPolicy = LayoutPolicy()
 
     def empty_index(self) -> GalleryIndex:
         return GalleryIndex(self.model_id, self.dimension, self.metric)
 
     def saved_index(self) -> GalleryIndex:
-        """The index saved in index_dir; IndexInvalid if missing, damaged or foreign."""
-        return GalleryIndex.load(self.index_dir, self.model_id, self.dimension, self.metric)
+        """The index saved in index_dir; IndexInvalid if missing, damaged, foreign, or
+        sealed under a key not configured."""
+        return GalleryIndex.load(
+            self.index_dir, self.model_id, self.dimension, self.metric, self.keys
+        )
 
 
 def sync_index(
@@ -81,14 +86,14 @@ def sync_index(
         for start in range(0, len(missing), _FETCH_CHUNK):
             rows = templates_by_id(session, missing[start : start + _FETCH_CHUNK])
             index.add(
-                np.array([row_id for row_id, _ in rows], dtype=np.int64),
-                np.stack([np.frombuffer(blob, dtype=np.float32) for _, blob in rows]),
+                np.array([row.id for row in rows], dtype=np.int64),
+                np.stack([template_vector(row, spec.keys) for row in rows]),
             )
     layout = spec.layouts.for_count(index.count)
     if index.layout != layout:
         index.arrange(layout)
     index.revision = revision
-    manifest = index.save(spec.index_dir)
+    manifest = index.save(spec.index_dir, spec.keys)
     log.info(
         "%s index at revision %d: %d templates (%d added, %d removed), %s layout",
         spec.model_id,

@@ -11,7 +11,7 @@ from datetime import timedelta
 import faiss
 from fastapi import FastAPI
 
-from app.config import Settings
+from app.config import KeyMissing, Settings
 from app.db import make_engine, migrate, session_factory
 from app.deps import Services
 from app.gallery import Gallery
@@ -41,6 +41,14 @@ def signing_key(settings: Settings) -> str:
         raise StartupRefused(f"refusing to start: {problem}")
     log.warning("development mode: %s; tokens are signed with a key made up for this run", problem)
     return development_key()
+
+
+def template_keys(settings: Settings) -> None:
+    """Outside development, no template key stops start-up: templates are kept sealed."""
+    try:
+        settings.template_keys
+    except KeyMissing as problem:
+        raise StartupRefused(f"refusing to start: {problem}") from None
 
 
 def operating_point(settings: Settings) -> tuple[OperatingPoint, str]:
@@ -96,6 +104,7 @@ def create_app(settings: Settings | None = None, warm: bool = False) -> FastAPI:
     settings = settings or Settings()
     # Before anything else: an app that could not start is refused.
     key = signing_key(settings)
+    template_keys(settings)
     calibrated = operating_point(settings)
 
     @asynccontextmanager

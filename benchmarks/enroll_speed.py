@@ -30,6 +30,7 @@ from app.config import Settings
 from app.db import make_engine, migrate, session_factory
 from app.demo import DEMO_COLUMNS
 from app.enrolment import Enrolment, read_manifest
+from index import new_key
 
 # The samples' single-face portraits, several hundred to a few thousand pixels a side.
 FULL_SIZE = ["obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg", "obama-1080p.jpg"]
@@ -70,10 +71,16 @@ def enrolment(paths: list[Path], engine: str, workers: int) -> float:
                         "photo": path.relative_to(DATASETS).as_posix(),
                     }
                 )
-        settings = Settings(data_dir=Path(directory), engine=engine)
+        settings = Settings(data_dir=Path(directory), engine=engine, template_key=new_key())
         database = make_engine(settings.sqlalchemy_url)
         migrate(database)
-        run = Enrolment(session_factory(database), settings.encoder("central"), workers, 64)
+        run = Enrolment(
+            session_factory(database),
+            settings.encoder("central"),
+            settings.template_keys,
+            workers,
+            64,
+        )
         start = time.perf_counter()
         report = run.run(read_manifest(manifest, DATASETS))
         elapsed = time.perf_counter() - start

@@ -36,6 +36,7 @@ from app.rules import LEVEL_ROLE, required_levels
 
 # The staff and requests are set up by the end-to-end tests' own walkthrough helpers.
 sys.path.insert(0, str(ROOT))
+from index import new_key  # noqa: E402
 from tests.governance import request_body  # noqa: E402
 from tests.live import Agency, free_port, review  # noqa: E402
 
@@ -82,6 +83,7 @@ class Service:
         self.env.update(
             FACEMATCH_DATA_DIR=str(data_dir),
             FACEMATCH_JWT_KEY=secrets.token_urlsafe(48),
+            FACEMATCH_TEMPLATE_KEY=new_key(),
             FACEMATCH_ENGINE=engine,
             FACEMATCH_AUTHORISED_SEARCHES="1000000",
             # Every client searches as one operator: the load, not the per-account limit.

@@ -43,7 +43,7 @@ from runner import ROOT, machine, write
 from app.config import Settings
 from app.gallery import NEIGHBOUR_FANOUT
 from calibration.rates import interval
-from index import GalleryIndex, Layout
+from index import GalleryIndex, Layout, TemplateKeys, new_key
 from matcher import ENGINES, Metric, engine_spec
 from matcher.operating_point import load_operating_point, shipped
 
@@ -200,7 +200,7 @@ def measure_layouts(
 ) -> tuple[list[dict], dict]:
     """The service's index in each shortlist layout and in its policy's choice for this size,
     which is also loaded in a fresh process for its start-up time and memory."""
-    chosen = Settings().gallery_spec.layouts.for_count(len(templates))
+    chosen = Settings().index_layouts.for_count(len(templates))
     served = GalleryIndex("benchmark", templates.shape[1], metric)
     served.add(np.arange(len(templates), dtype=np.int64), templates)
     rows, service = [], {}
@@ -218,29 +218,32 @@ def measure_layouts(
 
 
 _LOAD = """
-import resource, sys, time
+import os, resource, sys, time
 from pathlib import Path
-from index import GalleryIndex
+from index import GalleryIndex, TemplateKeys
 def rss():
     return int(open("/proc/self/statm").read().split()[1]) * resource.getpagesize()
 before = rss()
 start = time.perf_counter()
-index = GalleryIndex.load(Path(sys.argv[1]), "benchmark", int(sys.argv[2]), sys.argv[3])
+keys = TemplateKeys.from_text(os.environ["BENCHMARK_KEY"])
+index = GalleryIndex.load(Path(sys.argv[1]), "benchmark", int(sys.argv[2]), sys.argv[3], keys)
 print(time.perf_counter() - start, rss() - before, index.count)
 """
 
 
 def start_up(index: GalleryIndex) -> dict:
     """Load time and resident memory of the saved index, in a fresh process, as the service
-    loads it at start-up."""
+    loads it at start-up: opening its seal included."""
+    key = new_key()
     with tempfile.TemporaryDirectory() as directory:
-        index.save(Path(directory))
+        index.save(Path(directory), TemplateKeys.from_text(key))
         out = subprocess.run(
             [sys.executable, "-c", _LOAD, directory, str(index.dimension), index.metric],
             check=True,
             capture_output=True,
             text=True,
             cwd=ROOT,
+            env={**os.environ, "BENCHMARK_KEY": key},
         ).stdout.split()
     seconds, resident, count = float(out[0]), int(out[1]), int(out[2])
     return {

@@ -9,5 +9,17 @@ from index.gallery import (
     Manifest,
     Metric,
 )
+from index.sealing import SealingError, TemplateKeys, new_key
 
-__all__ = ["EXACT", "GalleryIndex", "IndexInvalid", "Layout", "LayoutPolicy", "Manifest", "Metric"]
+__all__ = [
+    "EXACT",
+    "GalleryIndex",
+    "IndexInvalid",
+    "Layout",
+    "LayoutPolicy",
+    "Manifest",
+    "Metric",
+    "SealingError",
+    "TemplateKeys",
+    "new_key",
+]

@@ -1,9 +1,11 @@
-"""The FAISS gallery of one engine's templates, and its atomic, self-checking file form.
+"""The FAISS gallery of one engine's templates, and its atomic, self-checking, sealed file
+form.
 
 The index is derived data: the database holds the templates, and the index can always be
-rebuilt from them. Its manifest says which database revision it reflects and how the index is
-laid out, so a reader can tell a current index from a stale one, and its checksums tell intact
-files from damaged ones.
+rebuilt from them. Its files hold templates, so they are sealed (AES-GCM, index.sealing).
+Its manifest says which database revision it reflects and how the index is laid out, so a
+reader can tell a current index from a stale one, and its checksums tell intact files from
+damaged ones.
 """
 
 from __future__ import annotations
@@ -11,12 +13,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import faiss
 import numpy as np
+
+from index.sealing import SealingError, TemplateKeys
 
 # 2: the manifest names the metric. 3: and the layout, with a shortlist file for "shortlist".
 # 4: the shortlist's codes are numbered by their place in the index, not by template id.
@@ -218,17 +223,18 @@ class GalleryIndex:
         best = best[np.argsort(ranked[best], kind="stable")]
         return scores[best], self._id_at()[places[best]]
 
-    def save(self, directory: Path) -> Manifest:
-        """Write the index, then its manifest, each atomically (temporary file, fsync, rename).
+    def save(self, directory: Path, keys: TemplateKeys) -> Manifest:
+        """Write the index, sealed under the current key, then its manifest, each atomically
+        (temporary file, fsync, rename).
 
-        A crash between the two renames leaves a manifest whose checksum does not match the
-        index file, which `load` reports as damaged, so the pair is never silently mismatched.
+        A crash between the renames leaves a manifest whose checksum does not match the index
+        file, which `load` reports as damaged, so the pair is never silently mismatched.
         """
         directory.mkdir(parents=True, exist_ok=True)
-        data = faiss.serialize_index(self._index).tobytes()
+        data = faiss.serialize_index(self._index)
         codes = None
         if self._shortlist is not None:
-            codes = faiss.serialize_index(self._shortlist).tobytes()
+            codes = faiss.serialize_index(self._shortlist)
         manifest = Manifest(
             model_id=self.model_id,
             dimension=self.dimension,
@@ -237,20 +243,22 @@ class GalleryIndex:
             checksum=hashlib.sha256(data).hexdigest(),
             revision=self.revision,
             layout=self.layout,
-            shortlist_checksum=hashlib.sha256(codes).hexdigest() if codes else None,
+            shortlist_checksum=hashlib.sha256(codes).hexdigest() if codes is not None else None,
         )
         index_path, shortlist_path, manifest_path = _paths(directory, self.model_id)
-        _write_atomically(index_path, data)
+        _write_atomically(index_path, keys.seal_file(memoryview(data), index_path.name))
         if codes is not None:
-            _write_atomically(shortlist_path, codes)
-        _write_atomically(manifest_path, json.dumps(asdict(manifest), indent=2).encode())
+            _write_atomically(
+                shortlist_path, keys.seal_file(memoryview(codes), shortlist_path.name)
+            )
+        _write_atomically(manifest_path, [json.dumps(asdict(manifest), indent=2).encode()])
         if codes is None:
             shortlist_path.unlink(missing_ok=True)
         return manifest
 
     @classmethod
     def load(
-        cls, directory: Path, model_id: str, dimension: int, metric: Metric = "l2"
+        cls, directory: Path, model_id: str, dimension: int, metric: Metric, keys: TemplateKeys
     ) -> GalleryIndex:
         index_path, shortlist_path, manifest_path = _paths(directory, model_id)
         try:
@@ -262,12 +270,12 @@ class GalleryIndex:
             raise IndexInvalid("the manifest is damaged") from None
         if (manifest.format, manifest.model_id, manifest.metric) != (FORMAT, model_id, metric):
             raise IndexInvalid("the saved index is for another model or format")
-        index = _read_index(index_path, manifest.checksum)
+        index = _read_index(index_path, manifest.checksum, keys)
         if not isinstance(index, faiss.IndexIDMap2) or index.metric_type != _FAISS_METRIC[metric]:
             raise IndexInvalid("the index file holds another kind of index")
         shortlist = None
         if manifest.layout.kind == "shortlist":
-            shortlist = _read_index(shortlist_path, manifest.shortlist_checksum)
+            shortlist = _read_index(shortlist_path, manifest.shortlist_checksum, keys)
             if not isinstance(shortlist, faiss.IndexPQFastScan) or shortlist.ntotal != index.ntotal:
                 raise IndexInvalid("the shortlist file disagrees with the index")
         if (
@@ -281,11 +289,14 @@ class GalleryIndex:
         return gallery
 
 
-def _read_index(path: Path, checksum: str | None) -> faiss.Index:
+def _read_index(path: Path, checksum: str | None, keys: TemplateKeys) -> faiss.Index:
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as handle:
+            data = keys.open_file(handle, path.name)
     except FileNotFoundError:
         raise IndexInvalid(f"{path.name} is missing") from None
+    except SealingError as problem:
+        raise IndexInvalid(f"{path.name} cannot be opened: {problem}") from None
     if hashlib.sha256(data).hexdigest() != checksum:
         raise IndexInvalid(f"{path.name} does not match its manifest's checksum")
     try:
@@ -302,10 +313,11 @@ def _paths(directory: Path, model_id: str) -> tuple[Path, Path, Path]:
     )
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
+def _write_atomically(path: Path, pieces: Iterable[bytes]) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as handle:
-        handle.write(data)
+        for piece in pieces:
+            handle.write(piece)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)

@@ -28,6 +28,8 @@ DATASETS = Path(
 )
 SAMPLES = DATASETS / "samples"
 TEST_KEY = "test-signing-key-" + "k" * 32
+# 32 bytes in URL-safe base64, as `facematch keys new` prints one.
+TEST_TEMPLATE_KEY = "dGVzdC10ZW1wbGF0ZS1rZXktMzItYnl0ZXMtbG9uZyE="
 LFW = DATASETS / "lfw"
 
 
@@ -84,7 +86,11 @@ def engine_name() -> EngineName:
 @pytest.fixture
 def settings(database_url: str, engine_name: EngineName, tmp_path: Path) -> Settings:
     return Settings(
-        data_dir=tmp_path / "var", database_url=database_url, jwt_key=TEST_KEY, engine=engine_name
+        data_dir=tmp_path / "var",
+        database_url=database_url,
+        jwt_key=TEST_KEY,
+        template_key=TEST_TEMPLATE_KEY,
+        engine=engine_name,
     )
 
 

@@ -17,7 +17,7 @@ import httpx
 import pyotp
 
 from app.config import Settings
-from tests.conftest import TEST_KEY
+from tests.conftest import TEST_KEY, TEST_TEMPLATE_KEY
 from tests.governance import PASSWORD
 
 FACEMATCH = [str(Path(sys.executable).with_name("facematch"))]
@@ -37,6 +37,7 @@ def service_environment(settings: Settings, **extra: str) -> dict[str, str]:
         FACEMATCH_DATA_DIR=str(settings.data_dir),
         FACEMATCH_DATABASE_URL=settings.sqlalchemy_url,
         FACEMATCH_JWT_KEY=TEST_KEY,
+        FACEMATCH_TEMPLATE_KEY=TEST_TEMPLATE_KEY,
         FACEMATCH_ENGINE=settings.engine,
     )
     env.update({f"FACEMATCH_{name.upper()}": value for name, value in extra.items()})

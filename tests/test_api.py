@@ -39,7 +39,7 @@ def gallery_rows(sessions: sessionmaker[Session], settings: Settings, tmp_path: 
     rows = lfw_rows(3)
     rows[0]["photo"], rows[1]["photo"] = "samples/obama.jpg", "samples/biden.jpg"
     manifest = write_manifest(tmp_path / "manifest.csv", rows)
-    Enrolment(sessions, settings.encoder("central"), workers=1).run(
+    Enrolment(sessions, settings.encoder("central"), settings.template_keys, workers=1).run(
         read_manifest(manifest, DATASETS)
     )
     return rows

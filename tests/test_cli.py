@@ -20,21 +20,28 @@ from app.gallery import Gallery
 from app.models import AuditEntry, Base, LicenseRecord, Template
 from matcher import Matcher, MatchRule, load_engine
 from matcher.operating_point import load_operating_point
-from tests.conftest import DATASETS
+from tests.conftest import DATASETS, TEST_TEMPLATE_KEY
 from tests.governance import PASSWORD
 from tests.test_enrolment import lfw_rows, write_manifest
 
 runner = CliRunner()
 
 
-def invoke(settings: Settings, *args: str, typed: str | None = None):  # type: ignore[no-untyped-def]
-    """Run a command; `typed` is what the person types at its prompts."""
-    env = {
+def invoke(  # type: ignore[no-untyped-def]
+    settings: Settings,
+    *args: str,
+    typed: str | None = None,
+    env: dict[str, str | None] | None = None,
+):
+    """Run a command; `typed` is what the person types at its prompts, `env` FACEMATCH_*
+    settings beyond the test's own (None: unset)."""
+    environment = {
         "FACEMATCH_DATA_DIR": str(settings.data_dir),
         "FACEMATCH_DATABASE_URL": settings.sqlalchemy_url,
         "FACEMATCH_ENGINE": settings.engine,
+        "FACEMATCH_TEMPLATE_KEY": TEST_TEMPLATE_KEY,
     }
-    return runner.invoke(cli, list(args), input=typed, env=env)
+    return runner.invoke(cli, list(args), input=typed, env=environment | (env or {}))
 
 
 def enrol(settings: Settings, manifest: Path, *options: str):  # type: ignore[no-untyped-def]
@@ -169,7 +176,7 @@ def test_reenroll_into_the_other_engine_resumes_and_leaves_a_working_gallery(
     assert enrolled.exit_code == 0, enrolled.output
     sface = settings.model_copy(update={"engine": "sface"})
     # A first run stopped after three photos.
-    Enrolment(sessions, sface.encoder("central"), workers=1).run(
+    Enrolment(sessions, sface.encoder("central"), sface.template_keys, workers=1).run(
         islice(stored_photos(sessions, DATASETS), 3)
     )
     resumed = reenroll(dlib, sface.engine_spec.model_id, tmp_path / "r.csv")

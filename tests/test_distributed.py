@@ -13,20 +13,23 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import dask
+import pyarrow.parquet as pq
 import pytest
 from distributed import LocalCluster
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
-from app.db import make_engine, migrate, session_factory
+from app.db import make_engine, migrate, session_factory, template_vector, templates_by_id
 from app.enrolment import Enrolment, read_manifest
 from app.gallery import sync_index
 from app.models import LicenseRecord, Photo, Template
-from tests.conftest import DATASETS, TEST_KEY
+from index import TemplateKeys
+from tests.conftest import DATASETS, TEST_KEY, TEST_TEMPLATE_KEY
 from tests.test_cli import invoke
 from tests.test_enrolment import counts, lfw_rows, write_manifest
 
+KEYS = TemplateKeys.from_text(TEST_TEMPLATE_KEY)
 FACEMATCH = str(Path(sys.executable).with_name("facematch"))
 
 
@@ -40,14 +43,18 @@ def cluster() -> Iterator[LocalCluster]:
 
 
 def enrolled(sessions: sessionmaker[Session]) -> set[tuple[str, str, bytes]]:
-    """Each template with the licence and photo it belongs to."""
+    """Each template, opened, with the licence and photo it belongs to."""
     with sessions() as session:
         rows = session.execute(
-            select(LicenseRecord.license_number, Photo.sha256, Template.descriptor)
+            select(LicenseRecord.license_number, Photo.sha256, Template.id)
             .join(Photo, Photo.record_id == LicenseRecord.id)
             .join(Template, Template.photo_id == Photo.id)
-        )
-        return {tuple(row) for row in rows}  # type: ignore[misc]
+        ).all()
+        opened = {
+            row.id: template_vector(row, KEYS).tobytes()
+            for row in templates_by_id(session, [row.id for row in rows])
+        }
+        return {(number, sha256, opened[template]) for number, sha256, template in rows}
 
 
 def enrol_on_cluster(settings: Settings, manifest: Path, *options: str):  # type: ignore[no-untyped-def]
@@ -63,6 +70,7 @@ def on_sqlite(tmp_path: Path) -> Settings:
         data_dir=tmp_path / "var",
         database_url=f"sqlite:///{tmp_path / 'facematch.db'}",
         jwt_key=TEST_KEY,
+        template_key=TEST_TEMPLATE_KEY,
     )
 
 
@@ -90,7 +98,7 @@ def test_enrolment_on_a_cluster_matches_enrolment_on_one_machine(
     engine = make_engine(f"sqlite:///{tmp_path / 'alone.db'}")
     migrate(engine)
     alone = session_factory(engine)
-    report = Enrolment(alone, settings.encoder("central"), workers=1).run(
+    report = Enrolment(alone, settings.encoder("central"), settings.template_keys, workers=1).run(
         read_manifest(manifest, DATASETS)
     )
     assert enrolled(sessions) == enrolled(alone) and len(enrolled(alone)) == 12
@@ -122,6 +130,7 @@ def test_a_killed_run_resumes_from_the_shards_it_wrote(tmp_path: Path) -> None:
         **os.environ,
         "FACEMATCH_DATA_DIR": str(settings.data_dir),
         "FACEMATCH_DATABASE_URL": settings.sqlalchemy_url,
+        "FACEMATCH_TEMPLATE_KEY": TEST_TEMPLATE_KEY,
     }
     command = [FACEMATCH, "enroll", str(manifest), "--images", str(DATASETS), "--face", "central"]
     run = subprocess.Popen(
@@ -141,6 +150,12 @@ def test_a_killed_run_resumes_from_the_shards_it_wrote(tmp_path: Path) -> None:
         run.wait()
     written = len(list(shards.glob("shard-*.parquet")))
     assert 3 <= written < 30, "the run was to be killed part-way"
+    # The shards hold templates sealed as the database does, bound to their row and photo.
+    shard = pq.read_table(next(shards.glob("shard-*.parquet"))).to_pylist()
+    for row in (row for row in shard if row["descriptor"] is not None):
+        opened = KEYS.open(row["descriptor"], f"shard:{row['row']}:{row['sha256']}")
+        assert len(opened) == 4 * settings.engine_spec.dimension
+        assert opened not in row["descriptor"]
 
     other = enrol_on_cluster(settings, manifest, *options[:-3], "3", *options[-2:])
     assert other.exit_code == 2 and "holds shards of another manifest" in other.output

@@ -16,7 +16,7 @@ from sqlalchemy import MetaData, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
-from app.db import bump_revision
+from app.db import bump_revision, seal_template
 from app.demo import DEMO_COLUMNS, lfw_demo_rows
 from app.enrolment import (
     Enrolment,
@@ -64,7 +64,9 @@ def enrolment(
     batch_size: int = 8,
     choice: FaceChoice = "central",
 ) -> Enrolment:
-    return Enrolment(sessions, settings.encoder(choice), workers=2, batch_size=batch_size)
+    return Enrolment(
+        sessions, settings.encoder(choice), settings.template_keys, workers=2, batch_size=batch_size
+    )
 
 
 def counts(sessions: sessionmaker[Session]) -> tuple[int, int, int]:
@@ -237,7 +239,10 @@ def test_index_layout_follows_the_gallery_size(
                 date_of_birth=date(1980, 1, 1),
             )
             photo = Photo(record=record, sha256=f"{n:064x}", source_ref=f"synthetic/{n}.jpg")
-            session.add(Template(photo=photo, model_id=model_id, descriptor=descriptor.tobytes()))
+            session.add(photo)
+            session.flush()
+            sealed = seal_template(spec.keys, photo.id, model_id, descriptor.tobytes())
+            session.add(Template(photo=photo, model_id=model_id, descriptor=sealed))
         bump_revision(session, model_id)
 
     index = sync_index(sessions, spec)

@@ -8,10 +8,11 @@ import faiss
 import numpy as np
 import pytest
 
-from index import EXACT, GalleryIndex, IndexInvalid, Layout, LayoutPolicy
+from index import EXACT, GalleryIndex, IndexInvalid, Layout, LayoutPolicy, TemplateKeys, new_key
 from index.gallery import MIN_SHORTLIST_TEMPLATES
 
 DIM = 128
+KEYS = TemplateKeys.from_text(new_key())
 
 
 def vectors(n: int, seed: int = 0) -> np.ndarray:
@@ -44,38 +45,60 @@ def test_remove_and_small_galleries() -> None:
 
 def test_save_and_load_round_trip(tmp_path: Path) -> None:
     index = filled()
-    manifest = index.save(tmp_path)
+    manifest = index.save(tmp_path, KEYS)
     assert (manifest.model_id, manifest.count, manifest.revision, manifest.dimension) == (
         "model-a",
         100,
         3,
         DIM,
     )
-    loaded = GalleryIndex.load(tmp_path, "model-a", DIM)
+    loaded = GalleryIndex.load(tmp_path, "model-a", DIM, "l2", KEYS)
     assert loaded.revision == 3 and sorted(loaded.ids().tolist()) == sorted(index.ids().tolist())
     assert loaded.search(vectors(100)[42], 1)[0][0] == 1042
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
+def test_saved_files_are_sealed_and_open_only_with_the_key(tmp_path: Path) -> None:
+    old_key, new_key_text = new_key(), new_key()
+    old = TemplateKeys.from_text(old_key)
+    filled().save(tmp_path, old)
+    template = vectors(100)[0].tobytes()
+    assert all(template[:32] not in path.read_bytes() for path in tmp_path.iterdir())
+    with pytest.raises(IndexInvalid, match="key that is not configured"):
+        GalleryIndex.load(tmp_path, "model-a", DIM, "l2", TemplateKeys.from_text(new_key()))
+    # Mid-rotation the old key still opens what it sealed, and a save seals under the new one.
+    rotated = TemplateKeys.from_text(new_key_text, [old_key])
+    GalleryIndex.load(tmp_path, "model-a", DIM, "l2", rotated).save(tmp_path, rotated)
+    with pytest.raises(IndexInvalid, match="key that is not configured"):
+        GalleryIndex.load(tmp_path, "model-a", DIM, "l2", old)
+    # One file in another's place does not open, though both are sealed under the key.
+    (tmp_path / "model-b.faiss").write_bytes((tmp_path / "model-a.faiss").read_bytes())
+    (tmp_path / "model-b.manifest.json").write_text(
+        (tmp_path / "model-a.manifest.json").read_text().replace('"model-a"', '"model-b"')
+    )
+    with pytest.raises(IndexInvalid, match="belongs elsewhere"):
+        GalleryIndex.load(tmp_path, "model-b", DIM, "l2", rotated)
+
+
 def test_missing_damaged_or_foreign_index_is_reported(tmp_path: Path) -> None:
     with pytest.raises(IndexInvalid, match="no saved index"):
-        GalleryIndex.load(tmp_path, "model-a", DIM)
-    filled().save(tmp_path)
+        GalleryIndex.load(tmp_path, "model-a", DIM, "l2", KEYS)
+    filled().save(tmp_path, KEYS)
     manifest_file = tmp_path / "model-a.manifest.json"
     honest = manifest_file.read_text()
     manifest_file.write_text(honest.replace('"model-a"', '"model-b"'))
     with pytest.raises(IndexInvalid, match="another model"):
-        GalleryIndex.load(tmp_path, "model-a", DIM)
+        GalleryIndex.load(tmp_path, "model-a", DIM, "l2", KEYS)
     manifest_file.write_text(honest)
     index_file = tmp_path / "model-a.faiss"
     data = bytearray(index_file.read_bytes())
     data[len(data) // 2] ^= 0xFF
     index_file.write_bytes(bytes(data))
-    with pytest.raises(IndexInvalid, match="checksum"):
-        GalleryIndex.load(tmp_path, "model-a", DIM)
+    with pytest.raises(IndexInvalid, match="cannot be opened"):
+        GalleryIndex.load(tmp_path, "model-a", DIM, "l2", KEYS)
     manifest_file.write_text("{not json")
     with pytest.raises(IndexInvalid, match="damaged"):
-        GalleryIndex.load(tmp_path, "model-a", DIM)
+        GalleryIndex.load(tmp_path, "model-a", DIM, "l2", KEYS)
 
 
 def clustered(people: int, photos: int, metric: str, seed: int = 1) -> np.ndarray:
@@ -166,9 +189,9 @@ def test_shortlist_removal_and_saved_form(tmp_path: Path) -> None:
     assert ids[0] not in [i for i, _ in hits] and ids[1] not in [i for i, _ in hits]
     assert index.search(data[10], 1)[0][0] == ids[10]
 
-    manifest = index.save(tmp_path)
+    manifest = index.save(tmp_path, KEYS)
     assert manifest.layout == Layout("shortlist", 16, 40) and manifest.shortlist_checksum
-    loaded = GalleryIndex.load(tmp_path, "model-a", DIM)
+    loaded = GalleryIndex.load(tmp_path, "model-a", DIM, "l2", KEYS)
     assert loaded.layout == index.layout and loaded.count == index.count == len(data) - 2
     assert loaded.search(data[10], 3) == index.search(data[10], 3)
 
@@ -176,14 +199,14 @@ def test_shortlist_removal_and_saved_form(tmp_path: Path) -> None:
     damaged = bytearray(codes.read_bytes())
     damaged[len(damaged) // 2] ^= 0xFF
     codes.write_bytes(bytes(damaged))
-    with pytest.raises(IndexInvalid, match="shortlist.faiss does not match"):
-        GalleryIndex.load(tmp_path, "model-a", DIM)
+    with pytest.raises(IndexInvalid, match="shortlist.faiss cannot be opened"):
+        GalleryIndex.load(tmp_path, "model-a", DIM, "l2", KEYS)
     codes.unlink()
     with pytest.raises(IndexInvalid, match="missing"):
-        GalleryIndex.load(tmp_path, "model-a", DIM)
+        GalleryIndex.load(tmp_path, "model-a", DIM, "l2", KEYS)
 
     # Laid out exact again, the codes file goes and the manifest says so.
     loaded.arrange(EXACT)
-    loaded.save(tmp_path)
-    assert GalleryIndex.load(tmp_path, "model-a", DIM).layout == EXACT
+    loaded.save(tmp_path, KEYS)
+    assert GalleryIndex.load(tmp_path, "model-a", DIM, "l2", KEYS).layout == EXACT
     assert not codes.exists()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tests.conftest import DATASETS
 from tests.governance import PASSWORD
-from tests.test_end_to_end import free_port
+from tests.live import free_port
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 BLOCK = re.compile(r"<!-- walkthrough -->\n```sh\n(.*?)```", re.DOTALL)

@@ -1,0 +1,123 @@
+"""Face templates sealed at rest (AES-GCM): in the database, bound to their row; in the saved
+index; a key rotation that re-seals both; no service or enrolment without a key outside
+development mode. (The shards of a distributed enrolment: tests/test_distributed.py.)"""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.config import Settings
+from app.db import template_vector, templates_by_id
+from app.enrolment import read_manifest
+from app.gallery import sync_index
+from app.main import StartupRefused, create_app
+from app.models import AuditEntry, Template
+from index import SealingError, TemplateKeys, new_key
+from tests.conftest import DATASETS, TEST_TEMPLATE_KEY
+from tests.test_cli import enrol, invoke
+from tests.test_enrolment import enrolment, lfw_rows, write_manifest
+
+# Version, key id and nonce before the ciphertext; the GCM tag after it.
+SEAL_OVERHEAD = 1 + 8 + 12 + 16
+
+
+def stored(sessions: sessionmaker[Session]) -> list:  # type: ignore[type-arg]
+    with sessions() as session:
+        return list(templates_by_id(session, list(session.scalars(select(Template.id)))))
+
+
+def test_templates_are_sealed_in_the_database_and_bound_to_their_row(
+    sessions: sessionmaker[Session], settings: Settings, tmp_path: Path
+) -> None:
+    manifest = write_manifest(tmp_path / "m.csv", lfw_rows(3))
+    enrolment(sessions, settings).run(read_manifest(manifest, DATASETS))
+    keys, dimension = settings.template_keys, settings.engine_spec.dimension
+    rows = stored(sessions)
+    assert len(rows) == 3
+    for row in rows:
+        vector = template_vector(row, keys)
+        assert len(row.descriptor) == 4 * dimension + SEAL_OVERHEAD and keys.is_current(
+            row.descriptor
+        )
+        assert np.linalg.norm(vector) == pytest.approx(1.0, abs=1e-3)  # a real SFace template
+        assert vector.tobytes()[:64] not in row.descriptor
+    if settings.sqlalchemy_url.startswith("sqlite"):
+        database = Path(settings.sqlalchemy_url.removeprefix("sqlite:///")).read_bytes()
+        assert all(template_vector(r, keys).tobytes()[:64] not in database for r in rows)
+
+    # One person's sealed template copied onto another's row does not open there.
+    first, second = rows[0], rows[1]
+    with sessions.begin() as session:
+        session.execute(
+            update(Template).where(Template.id == second.id).values(descriptor=first.descriptor)
+        )
+    with pytest.raises(SealingError, match=f"template {second.id} cannot be opened"):
+        sync_index(sessions, settings.gallery_spec, settings.gallery_spec.empty_index())
+
+
+def test_rotation_reseals_every_template_and_the_saved_index(
+    sessions: sessionmaker[Session], settings: Settings, tmp_path: Path
+) -> None:
+    manifest = write_manifest(tmp_path / "m.csv", lfw_rows(3))
+    assert enrol(settings, manifest).exit_code == 0
+    before = {row.id: template_vector(row, settings.template_keys) for row in stored(sessions)}
+    fresh = new_key()
+    rotating = {
+        "FACEMATCH_TEMPLATE_KEY": fresh,
+        "FACEMATCH_EARLIER_TEMPLATE_KEYS": json.dumps([TEST_TEMPLATE_KEY]),
+    }
+    rotated = invoke(settings, "keys", "rotate", "--chunk", "2", env=rotating)
+    assert rotated.exit_code == 0, rotated.output
+    assert "3 templates and 1 saved indexes re-sealed" in rotated.output
+
+    # Under the new key alone: every template opens unchanged, and so does the saved index.
+    only_new = settings.model_copy(
+        update={"template_key": SecretStr(fresh), "earlier_template_keys": []}
+    )
+    keys = only_new.template_keys
+    after = {row.id: template_vector(row, keys) for row in stored(sessions)}
+    assert after.keys() == before.keys()
+    assert all(np.array_equal(after[i], before[i]) for i in before)
+    assert only_new.gallery_spec.saved_index().count == 3
+    with pytest.raises(SealingError):
+        template_vector(stored(sessions)[0], TemplateKeys.from_text(TEST_TEMPLATE_KEY))
+    again = invoke(settings, "keys", "rotate", env=rotating)
+    assert "0 templates and 1 saved indexes re-sealed" in again.output
+    with sessions() as session:
+        assert session.scalars(
+            select(AuditEntry.outcome).where(AuditEntry.event_type == "keys.rotate")
+        ).all() == ["success", "success"]
+
+
+def test_no_key_no_service_and_no_enrolment_outside_development(
+    settings: Settings, tmp_path: Path
+) -> None:
+    keyless = settings.model_copy(update={"template_key": None})
+    with pytest.raises(StartupRefused, match="FACEMATCH_TEMPLATE_KEY"):
+        create_app(keyless)
+    manifest = write_manifest(tmp_path / "m.csv", lfw_rows(1))
+    refused = invoke(
+        settings,
+        "enroll",
+        str(manifest),
+        "--images",
+        str(DATASETS),
+        env={"FACEMATCH_TEMPLATE_KEY": ""},
+    )
+    assert refused.exit_code == 2 and "no template key is configured" in refused.output
+
+    # Development mode keeps a key of its own, readable by its owner only, and reuses it.
+    development = keyless.model_copy(update={"environment": "development"})
+    create_app(development)
+    key_file = development.data_dir / "development-template.key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    sealed = development.template_keys.seal(b"template", "context")
+    assert development.template_keys.open(sealed, "context") == b"template"
