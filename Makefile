@@ -1,8 +1,8 @@
 # The two commands: `make run` serves the API on 127.0.0.1:8000 with an embedded SQLite
 # database and local index (in development mode unless FACEMATCH_ENVIRONMENT says otherwise:
-# tokens are signed with a key made up for the run); `make test` runs the tests against
-# SQLite and a throwaway PostgreSQL server. Both create the virtual environment and install
-# what they need.
+# tokens are signed with a key made up for the run); `make test` runs bandit over the code,
+# pip-audit over the installed dependencies, then the tests against SQLite and a throwaway
+# PostgreSQL server. Both create the virtual environment and install what they need.
 
 PYTHON ?= python3
 VENV := .venv
@@ -20,6 +20,8 @@ run: $(STAMP)
 	FACEMATCH_ENVIRONMENT=$${FACEMATCH_ENVIRONMENT:-development} $(VENV)/bin/facematch serve
 
 test: $(STAMP)
+	$(VENV)/bin/bandit -q -c pyproject.toml -r app auth index matcher calibration migrations
+	$(VENV)/bin/pip-audit --skip-editable --progress-spinner off
 	scripts/with-postgres $(VENV)/bin/pytest
 
 # Every threshold figure, JSON and PNG (README, "Thresholds"): the calibration sets, the
