@@ -6,6 +6,7 @@ import json
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
+from fastapi import Path
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -95,6 +96,16 @@ class Problem(BaseModel):
     code: str
     message: str
     faces: list[FaceBox] | None = None
+
+
+# A row's id in a path: a 64-bit database id, so a number past that range is refused as
+# invalid rather than reaching the database.
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The refusals a router documents, each a Problem (every status it can answer)."""
+    return {status: {"model": Problem} for status in statuses}
 
 
 class Input(BaseModel):

@@ -16,15 +16,16 @@ from app.schemas import (
     CreatedAccount,
     NewAccount,
     NewTraining,
-    Problem,
+    RowId,
     TrainingView,
+    problems,
 )
 from auth import Permission
 
 router = APIRouter(
     prefix="/v1/accounts",
     tags=["accounts"],
-    responses={401: {"model": Problem}, 403: {"model": Problem}, 422: {"model": Problem}},
+    responses=problems(401, 403, 404, 409, 422),
 )
 Admin = Annotated[Caller, Depends(require(Permission.manage_accounts))]
 
@@ -49,7 +50,7 @@ def list_accounts(admin: Admin, session: SessionDep) -> list[AccountView]:
 
 @router.patch("/{account_id}", response_model=AccountView)
 def change_account(
-    account_id: int, body: AccountChange, admin: Admin, session: SessionDep
+    account_id: RowId, body: AccountChange, admin: Admin, session: SessionDep
 ) -> AccountView:
     """Disable (its tokens stop working at once) or enable an account."""
     with session.begin():
@@ -59,7 +60,7 @@ def change_account(
 
 @router.post("/{account_id}/training", response_model=TrainingView, status_code=201)
 def new_training(
-    account_id: int, body: NewTraining, admin: Admin, session: SessionDep
+    account_id: RowId, body: NewTraining, admin: Admin, session: SessionDep
 ) -> TrainingView:
     with session.begin():
         record = add_training(

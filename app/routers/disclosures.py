@@ -8,14 +8,14 @@ from fastapi import APIRouter, Depends, Query
 
 from app import audit
 from app.deps import Caller, SessionDep, require
-from app.schemas import Disclosures, DisclosureView, LicenseNumber, Problem
+from app.schemas import Disclosures, DisclosureView, LicenseNumber, problems
 from app.workflow import COMPONENT, disclosures_of
 from auth import Permission
 
 router = APIRouter(
     prefix="/v1/disclosures",
     tags=["disclosures"],
-    responses={401: {"model": Problem}, 403: {"model": Problem}, 422: {"model": Problem}},
+    responses=problems(401, 403, 422),
 )
 
 

@@ -8,18 +8,20 @@ from fastapi import APIRouter
 from app.accounts import confirm_totp, get_account, sign_in, start_totp
 from app.deps import Services, ServicesDep, SessionDep, SignedIn
 from app.models import Account
-from app.schemas import AccessToken, ClientCredentials, Login, Problem, TotpCode, TotpSetup
+from app.schemas import (
+    AccessToken,
+    ClientCredentials,
+    Login,
+    TotpCode,
+    TotpSetup,
+    problems,
+)
 from auth import Role, SubjectKind
 
 router = APIRouter(
     prefix="/v1/auth",
     tags=["sign-in"],
-    responses={
-        401: {"model": Problem},
-        403: {"model": Problem},
-        422: {"model": Problem},
-        429: {"model": Problem},
-    },
+    responses=problems(401, 403, 409, 422, 429),
 )
 
 

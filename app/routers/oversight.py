@@ -18,15 +18,15 @@ from app.schemas import (
     AuditEntryView,
     AuditVerification,
     OperatingPointView,
-    Problem,
     TransparencyReport,
+    problems,
 )
 from auth import Permission
 
 router = APIRouter(
     prefix="/v1",
     tags=["oversight"],
-    responses={401: {"model": Problem}, 403: {"model": Problem}, 422: {"model": Problem}},
+    responses=problems(401, 403, 422),
 )
 _COMPONENT = "oversight"
 Auditor = Annotated[Caller, Depends(require(Permission.read_audit))]

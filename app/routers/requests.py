@@ -15,10 +15,11 @@ from app.schemas import (
     Authorisation,
     NewRequest,
     NewReview,
-    Problem,
     RequestView,
     ReviewView,
+    RowId,
     ScreeningView,
+    problems,
 )
 from app.workflow import COMPONENT, get_request, named_reviewer, request_ref, review, submit
 from auth import Permission, Role
@@ -26,13 +27,7 @@ from auth import Permission, Role
 router = APIRouter(
     prefix="/v1/requests",
     tags=["requests"],
-    responses={
-        401: {"model": Problem},
-        403: {"model": Problem},
-        404: {"model": Problem},
-        409: {"model": Problem},
-        422: {"model": Problem},
-    },
+    responses=problems(401, 403, 404, 409, 422),
 )
 
 
@@ -93,7 +88,7 @@ def submit_request(
 
 @router.get("/{request_id}", response_model=RequestView)
 def read_request(
-    request_id: int,
+    request_id: RowId,
     session: SessionDep,
     caller: Annotated[Caller, Depends(require(Permission.read_request))],
 ) -> RequestView:
@@ -108,7 +103,7 @@ def read_request(
 
 @router.post("/{request_id}/reviews", response_model=RequestView, status_code=201)
 def review_request(
-    request_id: int,
+    request_id: RowId,
     body: NewReview,
     services: ServicesDep,
     session: SessionDep,

@@ -11,7 +11,15 @@ from fastapi import APIRouter, Depends, File, Form, UploadFile
 from app import audit
 from app.deps import Caller, CallingSystem, ServicesDep, SessionDep, require
 from app.errors import ApiError
-from app.schemas import Candidate, DecisionView, Problem, Release, SearchDecision, SearchResult
+from app.schemas import (
+    Candidate,
+    DecisionView,
+    Release,
+    RowId,
+    SearchDecision,
+    SearchResult,
+    problems,
+)
 from app.workflow import COMPONENT, authorise_search, decide, record_search, request_ref, search_ref
 from auth import Permission
 from matcher import Box, sniff_format
@@ -19,16 +27,7 @@ from matcher import Box, sniff_format
 router = APIRouter(
     prefix="/v1",
     tags=["searches"],
-    responses={
-        401: {"model": Problem},
-        403: {"model": Problem},
-        404: {"model": Problem},
-        409: {"model": Problem},
-        413: {"model": Problem},
-        415: {"model": Problem},
-        422: {"model": Problem},
-        429: {"model": Problem},
-    },
+    responses=problems(401, 403, 404, 409, 413, 415, 422, 429),
 )
 
 
@@ -74,7 +73,7 @@ def check_declared_type(declared: str | None, data: bytes) -> None:
 
 @router.post("/requests/{request_id}/searches", response_model=SearchResult, status_code=201)
 def search(
-    request_id: int,
+    request_id: RowId,
     services: ServicesDep,
     session: SessionDep,
     operator: Annotated[Caller, Depends(require(Permission.search))],
@@ -124,7 +123,7 @@ def search(
 
 @router.post("/searches/{search_id}/decision", response_model=DecisionView)
 def decision(
-    search_id: int,
+    search_id: RowId,
     body: SearchDecision,
     session: SessionDep,
     operator: Annotated[Caller, Depends(require(Permission.decide))],
