@@ -39,9 +39,6 @@ from app.gallery import sync_index
 from app.reports import transparency
 from app.schemas import NewAccount
 from auth import Role, SubjectKind
-from calibration.calibrate import CalibrationRefused, pairs_to_review
-from calibration.calibrate import calibrate as choose_operating_point
-from calibration.photos import CalibrationSetError, encode, read_set
 from index import GalleryIndex, IndexInvalid, new_key
 from matcher import ENGINES, FaceChoice, engine_spec
 
@@ -353,6 +350,11 @@ def calibrate(
     --review pairs before trusting the result: a pair that shows one person is a labelling
     error, and such errors set the threshold at the low rates a large gallery needs.
     """
+    # SciPy's statistics take most of a second to import: only this command needs them.
+    from calibration.calibrate import CalibrationRefused, pairs_to_review
+    from calibration.calibrate import calibrate as choose_operating_point
+    from calibration.photos import CalibrationSetError, encode, read_set
+
     settings = Settings()
     if engine is not None:
         if engine not in ENGINES:

@@ -69,6 +69,31 @@ def enrolment(
     )
 
 
+def synthetic_gallery(
+    sessions: sessionmaker[Session], spec: GallerySpec, people: int
+) -> np.ndarray:
+    """`people` made-up licences (WDL000000000 on), each with one random unit-length
+    template, sealed as enrolment seals them; their descriptors."""
+    rng = np.random.default_rng(0)
+    descriptors = rng.normal(size=(people, spec.dimension)).astype(np.float32)
+    descriptors /= np.linalg.norm(descriptors, axis=1, keepdims=True)
+    with sessions.begin() as session:
+        for n, descriptor in enumerate(descriptors):
+            record = LicenseRecord(
+                license_number=f"WDL{n:09d}",
+                first_name="Test",
+                last_name=f"Person{n}",
+                date_of_birth=date(1980, 1, 1),
+            )
+            photo = Photo(record=record, sha256=f"{n:064x}", source_ref=f"synthetic/{n}.jpg")
+            session.add(photo)
+            session.flush()
+            sealed = seal_template(spec.keys, photo.id, spec.model_id, descriptor.tobytes())
+            session.add(Template(photo=photo, model_id=spec.model_id, descriptor=sealed))
+        bump_revision(session, spec.model_id)
+    return descriptors
+
+
 def counts(sessions: sessionmaker[Session]) -> tuple[int, int, int]:
     with sessions() as session:
         return tuple(  # type: ignore[return-value]
@@ -227,23 +252,7 @@ def test_index_layout_follows_the_gallery_size(
     """Past `index_exact_below` templates the index becomes a shortlist, recorded in its
     manifest; brought back under it (or with the setting raised), exact again."""
     spec = settings.model_copy(update={"index_exact_below": 1000}).gallery_spec
-    model_id, dimension = spec.model_id, spec.dimension
-    descriptors = np.random.default_rng(0).normal(size=(1001, dimension)).astype(np.float32)
-    descriptors /= np.linalg.norm(descriptors, axis=1, keepdims=True)
-    with sessions.begin() as session:
-        for n, descriptor in enumerate(descriptors):
-            record = LicenseRecord(
-                license_number=f"WDL{n:09d}",
-                first_name="Test",
-                last_name=f"Person{n}",
-                date_of_birth=date(1980, 1, 1),
-            )
-            photo = Photo(record=record, sha256=f"{n:064x}", source_ref=f"synthetic/{n}.jpg")
-            session.add(photo)
-            session.flush()
-            sealed = seal_template(spec.keys, photo.id, model_id, descriptor.tobytes())
-            session.add(Template(photo=photo, model_id=model_id, descriptor=sealed))
-        bump_revision(session, model_id)
+    descriptors = synthetic_gallery(sessions, spec, 1001)
 
     index = sync_index(sessions, spec)
     assert index.count == 1001 and index.layout.kind == "shortlist"
