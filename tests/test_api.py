@@ -16,12 +16,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
-from app.enrolment import Enrolment, purge_record, read_manifest
+from app.enrolment import Enrolment, PhotoJob, Reject, purge_record, read_manifest
 from app.main import create_app
 from app.models import AuditEntry
 from app.schemas import RELEASED_FIELDS
 from auth import Role
 from matcher import ENGINES
+from matcher.pool import Encoding, encode_here
 from tests.conftest import DATASETS, sample
 from tests.governance import LOOPBACK, Staff, add_reviewers, approve, request_body
 from tests.test_enrolment import lfw_rows, write_manifest
@@ -33,15 +34,31 @@ pytestmark = pytest.mark.parametrize("engine_name", list(ENGINES))
 FIVE_FIELDS = {"first_name", "middle_name", "last_name", "date_of_birth", "license_number"}
 
 
+# The gallery's photos encoded once per engine for the whole run, not once per test: each
+# test still records them through enrolment, into its own database.
+_ENCODED: dict[tuple[str, Path], Encoding] = {}
+
+
 @pytest.fixture
 def gallery_rows(sessions: sessionmaker[Session], settings: Settings, tmp_path: Path) -> list[dict]:
     """Three made-up licences: Obama and Biden from samples/, and one LFW person."""
     rows = lfw_rows(3)
     rows[0]["photo"], rows[1]["photo"] = "samples/obama.jpg", "samples/biden.jpg"
     manifest = write_manifest(tmp_path / "manifest.csv", rows)
-    Enrolment(sessions, settings.encoder("central"), settings.template_keys, workers=1).run(
-        read_manifest(manifest, DATASETS)
+    config = settings.encoder("central")
+
+    def encoded(item: PhotoJob | Reject) -> tuple[PhotoJob | Reject, Encoding | None]:
+        if not isinstance(item, PhotoJob):
+            return item, None
+        key = (settings.engine, item.path)
+        if key not in _ENCODED:
+            _ENCODED[key] = encode_here(config, str(item.path))
+        return item, _ENCODED[key]
+
+    report = Enrolment(sessions, config, settings.template_keys).record(
+        map(encoded, read_manifest(manifest, DATASETS))
     )
+    assert report.enrolled == 3
     return rows
 
 

@@ -22,7 +22,7 @@ from auth import Role
 from tests.governance import Staff
 from tests.live import service_environment, serving
 
-EXAMPLES = 10
+EXAMPLES = 6
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
