@@ -3,6 +3,10 @@ event type, actor, outcome, object id), each entry chained to the one before by 
 
 Entries hold identifiers only (account:7, request:12), never a template, a photo or an
 identity field. An entry is written in the same transaction as the change it records.
+
+Every state-changing request writes exactly one entry: its route writes it, and a refusal
+raised before the route could (a missing token, an invalid body) is written by the error
+handlers, through the request's audit scope.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -25,6 +30,29 @@ GENESIS_HASH = "0" * 64
 _CHUNK = 1000
 
 Detail = str | int | float | bool | None
+
+
+@dataclass
+class Scope:
+    """One state-changing request's duty to the log: who is calling, as far as is known, and
+    whether its entry is written. Mutable, so a route running in a worker thread (in a copy
+    of the request's context) marks the very object the error handlers read."""
+
+    actor: str = "anonymous"
+    written: bool = False
+
+
+_scope: ContextVar[Scope | None] = ContextVar("audit_scope", default=None)
+
+
+def open_scope() -> Scope:
+    scope = Scope()
+    _scope.set(scope)
+    return scope
+
+
+def current_scope() -> Scope | None:
+    return _scope.get()
 
 
 def chain_hash(prev_hash: str, entry: AuditEntry) -> str:
@@ -77,6 +105,9 @@ def record(
     head.hash = entry.hash
     session.add(entry)
     session.flush()
+    scope = _scope.get()
+    if scope is not None:
+        scope.written = True
     return entry
 
 

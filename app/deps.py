@@ -106,11 +106,16 @@ class Caller:
 _bearer = HTTPBearer(auto_error=False)
 
 
-def _caller(services: Services, token: str) -> Caller:
+def _caller(services: Services, token: str, principal: bool = True) -> Caller:
+    """The caller a token names, checked against their account; the principal (not a system
+    calling beside them) is the actor of the request's audit entry from here on."""
     try:
         claims: Claims = services.tokens.read(token)
     except TokenError as problem:
         raise ApiError(401, problem.code, problem.message) from None
+    scope = audit.current_scope()
+    if principal and scope is not None:
+        scope.actor = actor_of(claims.subject)
     with services.sessions() as session:
         account = session.get(Account, claims.subject)
         if account is None or not account.active:
@@ -175,7 +180,8 @@ def calling_system(
     if x_calling_system is None:
         return None
     try:
-        system = _caller(services, x_calling_system.removeprefix("Bearer ").strip())
+        token = x_calling_system.removeprefix("Bearer ").strip()
+        system = _caller(services, token, principal=False)
     except ApiError:
         system = None
     if system is None or not may(system.role, Permission.call_on_behalf_of_operator):

@@ -8,8 +8,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
+from app import audit
 from app.errors import ApiError
 from app.schemas import FaceBox, Problem
 from matcher import FaceRefusal
@@ -32,42 +34,61 @@ def problem_response(status: int, code: str, message: str) -> JSONResponse:
     return _problem(status, Problem(code=code, message=message))
 
 
+def _record_refusal(request: Request, code: str) -> None:
+    """A state-changing request refused before its route wrote its entry (no valid token, an
+    invalid body, a refusal raised where no entry was written): write the one entry here,
+    under the route's name as its event."""
+    scope = audit.current_scope()
+    if scope is None or scope.written:
+        return
+    route = request.scope.get("route")
+    event = getattr(route, "name", None) or f"{request.method} {request.url.path}"
+    with request.app.state.services.sessions.begin() as session:
+        audit.record(session, "access", event, scope.actor, f"refused:{code}")
+
+
+async def _refused(request: Request, status: int, problem: Problem) -> JSONResponse:
+    await run_in_threadpool(_record_refusal, request, problem.code)
+    return _problem(status, problem)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
-    async def _api_error(_: Request, error: ApiError) -> JSONResponse:
-        response = problem_response(error.status, error.code, error.message)
+    async def _api_error(request: Request, error: ApiError) -> JSONResponse:
+        problem = Problem(code=error.code, message=error.message)
+        response = await _refused(request, error.status, problem)
         if error.retry_after_s is not None:
             response.headers["Retry-After"] = str(error.retry_after_s)
         return response
 
     @app.exception_handler(FaceRefusal)
-    async def _face_refusal(_: Request, refusal: FaceRefusal) -> JSONResponse:
+    async def _face_refusal(request: Request, refusal: FaceRefusal) -> JSONResponse:
         faces = [FaceBox(**vars(box)) for box in refusal.faces] or None
         status = 413 if refusal.too_large else 422
-        return _problem(status, Problem(code=refusal.code, message=refusal.message, faces=faces))
+        problem = Problem(code=refusal.code, message=refusal.message, faces=faces)
+        return await _refused(request, status, problem)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
         where = "; ".join(
             f"{'.'.join(str(part) for part in e['loc'][1:]) or 'body'}: {e['msg']}"
             for e in error.errors()
         )
-        return _problem(
-            422, Problem(code="invalid_request", message=f"The request is not valid: {where}.")
-        )
+        message = f"The request is not valid: {where}."
+        return await _refused(request, 422, Problem(code="invalid_request", message=message))
 
     @app.exception_handler(IntegrityError)
-    async def _conflict(_: Request, error: IntegrityError) -> JSONResponse:
+    async def _conflict(request: Request, error: IntegrityError) -> JSONResponse:
         # Two changes raced and the database kept one; the other's transaction rolled back.
         log.info("integrity conflict: %s", type(error.orig).__name__)
-        return problem_response(
-            409, "conflict", "Someone else changed this at the same time; reload and try again."
-        )
+        message = "Someone else changed this at the same time; reload and try again."
+        return await _refused(request, 409, Problem(code="conflict", message=message))
 
     @app.exception_handler(HTTPException)
-    async def _http(_: Request, error: HTTPException) -> JSONResponse:
+    async def _http(request: Request, error: HTTPException) -> JSONResponse:
         code, message = _HTTP_CODES.get(error.status_code, ("http_error", None))
-        return _problem(error.status_code, Problem(code=code, message=message or str(error.detail)))
+        problem = Problem(code=code, message=message or str(error.detail))
+        return await _refused(request, error.status_code, problem)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, error: Exception) -> JSONResponse:

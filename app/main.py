@@ -16,7 +16,7 @@ from app.db import make_engine, migrate, session_factory
 from app.deps import Services
 from app.gallery import Gallery
 from app.handlers import install_error_handlers
-from app.middleware import AccessLog, BodyLimit, InternalOnly
+from app.middleware import AccessLog, AuditScope, BodyLimit, InternalOnly
 from app.routers import accounts, disclosures, health, login, oversight, requests, searches
 from auth import Throttle, TokenIssuer, development_key, signing_key_problem
 from matcher import ProbeEncoder
@@ -127,7 +127,8 @@ def create_app(settings: Settings | None = None, warm: bool = False) -> FastAPI:
 
     for module in (health, login, accounts, requests, searches, disclosures, oversight):
         app.include_router(module.router)
-    # The last added runs first: the network check, then the log, then the body limit.
+    # The last added runs first: the network check, the log, the body limit, the audit scope.
+    app.add_middleware(AuditScope)
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     app.add_middleware(AccessLog)
     app.add_middleware(InternalOnly, networks=settings.allowed_networks)

@@ -11,6 +11,7 @@ from ipaddress import IPv4Network, IPv6Network, ip_address
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app import audit
 from app.handlers import problem_response
 
 access = logging.getLogger("app.access")
@@ -93,3 +94,18 @@ class AccessLog:
             await send(message)
 
         await self.app(scope, receive, logged)
+
+
+STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class AuditScope:
+    """Open an audit scope for each state-changing request (app.audit.Scope)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in STATE_CHANGING:
+            audit.open_scope()
+        await self.app(scope, receive, send)

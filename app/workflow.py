@@ -87,16 +87,14 @@ def submit(session: Session, body: NewRequest, settings: Settings, submitter: in
     )
     session.add(request)
     session.flush()
-    ref = request_ref(request.id)
-    actor = actor_of(submitter)
-    audit.record(session, COMPONENT, "request.submit", actor, "success", ref)
     audit.record(
         session,
         COMPONENT,
-        "request.screen",
-        "system:screening",
-        request.screening_outcome,
-        ref,
+        "request.submit",
+        actor_of(submitter),
+        "success",
+        request_ref(request.id),
+        screening=request.screening_outcome,
         rule=screening.rule,
         immigration_related=screening.immigration_related,
     )
@@ -148,21 +146,17 @@ def review(
     if status is Status.approved:
         request.searches_allowed = settings.authorised_searches
         request.authorised_until = datetime.now(UTC) + timedelta(days=settings.authorisation_days)
-    ref = request_ref(request.id)
     audit.record(
         session,
         COMPONENT,
         "request.review",
         actor_of(reviewer.id),
         decision.value,
-        ref,
+        request_ref(request.id),
         level=level.value,
         via=actor_of(via_system) if via_system else None,
+        status=status.value,
     )
-    if status is not Status.in_review:
-        audit.record(
-            session, COMPONENT, f"request.{status.value}", "system:workflow", "success", ref
-        )
     session.flush()
     return request
 
@@ -287,8 +281,7 @@ def decide(
     search.decision = "confirmed" if record is not None else "none"
     search.confirmed_rank = confirmed_rank
     search.decided_at = datetime.now(UTC)
-    ref = search_ref(search.id)
-    audit.record(session, COMPONENT, "search.decision", actor_of(operator), search.decision, ref)
+    disclosure = None
     if record is not None:
         request = session.get(AgencyRequest, search.request_id)
         assert request is not None
@@ -302,17 +295,18 @@ def decide(
         )
         session.add(disclosure)
         session.flush()
-        audit.record(
-            session,
-            COMPONENT,
-            "release",
-            actor_of(operator),
-            "success",
-            f"disclosure:{disclosure.id}",
-            request=request_ref(search.request_id),
-            search=ref,
-            record=f"license_record:{record.id}",
-        )
+    # One entry for the decision and, when it confirmed someone, the release it made.
+    audit.record(
+        session,
+        COMPONENT,
+        "search.decision",
+        actor_of(operator),
+        search.decision,
+        search_ref(search.id),
+        request=request_ref(search.request_id),
+        disclosure=f"disclosure:{disclosure.id}" if disclosure else None,
+        record=f"license_record:{record.id}" if record else None,
+    )
     return search, record
 
 

@@ -30,7 +30,7 @@ router = APIRouter(
 Admin = Annotated[Caller, Depends(require(Permission.manage_accounts))]
 
 
-@router.post("", response_model=CreatedAccount, status_code=201)
+@router.post("", response_model=CreatedAccount, status_code=201, name="account.create")
 def new_account(body: NewAccount, admin: Admin, session: SessionDep) -> CreatedAccount:
     """A person's account (they set up their second factor at first sign-in), or a system's,
     whose client secret is in this response only."""
@@ -48,7 +48,7 @@ def list_accounts(admin: Admin, session: SessionDep) -> list[AccountView]:
     return [AccountView.model_validate(a, from_attributes=True) for a in accounts]
 
 
-@router.patch("/{account_id}", response_model=AccountView)
+@router.patch("/{account_id}", response_model=AccountView, name="account.change")
 def change_account(
     account_id: RowId, body: AccountChange, admin: Admin, session: SessionDep
 ) -> AccountView:
@@ -58,7 +58,9 @@ def change_account(
         return AccountView.model_validate(account, from_attributes=True)
 
 
-@router.post("/{account_id}/training", response_model=TrainingView, status_code=201)
+@router.post(
+    "/{account_id}/training", response_model=TrainingView, status_code=201, name="training.add"
+)
 def new_training(
     account_id: RowId, body: NewTraining, admin: Admin, session: SessionDep
 ) -> TrainingView:

@@ -34,7 +34,7 @@ def _token(services: Services, account: Account, kind: SubjectKind, mfa: bool) -
     )
 
 
-@router.post("/login", response_model=AccessToken)
+@router.post("/login", response_model=AccessToken, name="login")
 def login(body: Login, services: ServicesDep, session: SessionDep) -> AccessToken:
     """A person signs in. Without a TOTP code set up yet, the token (mfa: false) is good only
     for setting one up; every other route needs a token made with the code."""
@@ -50,7 +50,7 @@ def login(body: Login, services: ServicesDep, session: SessionDep) -> AccessToke
     return _token(services, account, SubjectKind.person, mfa)
 
 
-@router.post("/token", response_model=AccessToken)
+@router.post("/token", response_model=AccessToken, name="login")
 def client_token(
     body: ClientCredentials, services: ServicesDep, session: SessionDep
 ) -> AccessToken:
@@ -67,7 +67,7 @@ def client_token(
     return _token(services, account, SubjectKind.system, mfa=False)
 
 
-@router.post("/totp", response_model=TotpSetup)
+@router.post("/totp", response_model=TotpSetup, name="totp.start")
 def set_up_totp(caller: SignedIn, session: SessionDep) -> TotpSetup:
     """Start the second factor: the otpauth URI is shown this once."""
     with session.begin():
@@ -75,7 +75,7 @@ def set_up_totp(caller: SignedIn, session: SessionDep) -> TotpSetup:
     return TotpSetup(otpauth_uri=uri)
 
 
-@router.post("/totp/confirm", status_code=204)
+@router.post("/totp/confirm", status_code=204, name="totp.confirm")
 def confirm_totp_code(body: TotpCode, caller: SignedIn, session: SessionDep) -> None:
     """Turn the second factor on with a first code; then sign in again with a code."""
     with session.begin():

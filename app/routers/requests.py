@@ -72,7 +72,7 @@ def request_view(request: AgencyRequest) -> RequestView:
     )
 
 
-@router.post("", response_model=RequestView, status_code=201)
+@router.post("", response_model=RequestView, status_code=201, name="request.submit")
 def submit_request(
     body: NewRequest,
     services: ServicesDep,
@@ -101,7 +101,9 @@ def read_request(
     return view
 
 
-@router.post("/{request_id}/reviews", response_model=RequestView, status_code=201)
+@router.post(
+    "/{request_id}/reviews", response_model=RequestView, status_code=201, name="request.review"
+)
 def review_request(
     request_id: RowId,
     body: NewReview,

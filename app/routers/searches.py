@@ -71,7 +71,9 @@ def check_declared_type(declared: str | None, data: bytes) -> None:
         )
 
 
-@router.post("/requests/{request_id}/searches", response_model=SearchResult, status_code=201)
+@router.post(
+    "/requests/{request_id}/searches", response_model=SearchResult, status_code=201, name="search"
+)
 def search(
     request_id: RowId,
     services: ServicesDep,
@@ -121,7 +123,7 @@ def search(
     )
 
 
-@router.post("/searches/{search_id}/decision", response_model=DecisionView)
+@router.post("/searches/{search_id}/decision", response_model=DecisionView, name="search.decision")
 def decision(
     search_id: RowId,
     body: SearchDecision,

@@ -1,0 +1,198 @@
+"""Every state-changing route, called as it should be and refused in each way it can be,
+writes exactly one audit entry: with the actor, the event and the outcome."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, timedelta
+from typing import Any
+
+import pyotp
+import pytest
+from fastapi.testclient import TestClient
+from httpx import Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.config import Settings
+from app.main import create_app
+from app.middleware import STATE_CHANGING
+from app.models import AuditEntry
+from auth import Role
+from tests.conftest import sample
+from tests.governance import (
+    LOOPBACK,
+    PASSWORD,
+    REVIEWERS,
+    Staff,
+    add_reviewers,
+    request_body,
+)
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings), client=LOOPBACK) as test_client:
+        yield test_client
+
+
+class Ledger:
+    """Calls the service and checks each call wrote one entry, as expected."""
+
+    def __init__(self, client: TestClient, sessions: sessionmaker[Session]) -> None:
+        self.client, self.sessions = client, sessions
+        self.covered: set[tuple[str, str]] = set()
+
+    def last_seq(self) -> int:
+        with self.sessions() as session:
+            return session.scalar(select(AuditEntry.seq).order_by(AuditEntry.seq.desc())) or 0
+
+    def call(
+        self, route: tuple[str, str], path: str, actor: str, status: int, **request: Any
+    ) -> Response:
+        before = self.last_seq()
+        response = self.client.request(route[0], path, **request)
+        assert response.status_code == status, (route, response.json())
+        with self.sessions() as session:
+            entries = session.scalars(select(AuditEntry).where(AuditEntry.seq > before)).all()
+        assert len(entries) == 1, (route, status, [e.event_type for e in entries])
+        [entry] = entries
+        assert entry.actor == actor and entry.event_type, (route, entry.actor, entry.event_type)
+        if status >= 400:
+            assert entry.outcome == f"refused:{response.json()['code']}", (route, entry.outcome)
+        else:
+            assert not entry.outcome.startswith("refused"), (route, entry.outcome)
+        self.covered.add(route)
+        return response
+
+
+def test_every_state_changing_route_writes_exactly_one_entry_allowed_or_refused(
+    client: TestClient, sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    staff = Staff(sessions, settings)
+    for username, role in [
+        ("ada.admin", Role.admin),
+        ("rita.records", Role.records_clerk),
+        ("olga.operator", Role.operator),
+        ("review-system", Role.review_system),
+    ]:
+        staff.add(username, role)
+    add_reviewers(staff)
+    ledger = Ledger(client, sessions)
+    actor = {name: f"account:{ident}" for name, ident in staff.ids.items()}
+    admin, clerk = staff.headers("ada.admin"), staff.headers("rita.records")
+    operator = staff.headers("olga.operator")
+
+    def refused_three_ways(route: tuple[str, str], path: str, allowed: str, **request: Any) -> None:
+        """No token; a role without the permission; a body that is not valid."""
+        ledger.call(route, path, "anonymous", 401, **request)
+        wrong = "rita.records" if allowed != "rita.records" else "olga.operator"
+        ledger.call(route, path, actor[wrong], 403, headers=staff.headers(wrong), **request)
+        if "json" in request:
+            ledger.call(route, path, actor[allowed], 422, headers=staff.headers(allowed), json=[])
+
+    # Accounts.
+    route = ("POST", "/v1/accounts")
+    person = {"username": "nia.new", "role": "operator", "password": PASSWORD}
+    created = ledger.call(route, route[1], actor["ada.admin"], 201, headers=admin, json=person)
+    new_id = created.json()["id"]
+    refused_three_ways(route, route[1], "ada.admin", json=person)
+    ledger.call(route, route[1], actor["ada.admin"], 409, headers=admin, json=person)  # taken
+
+    route, path = ("PATCH", "/v1/accounts/{account_id}"), f"/v1/accounts/{new_id}"
+    ledger.call(route, path, actor["ada.admin"], 200, headers=admin, json={"active": True})
+    refused_three_ways(route, path, "ada.admin", json={"active": True})
+    missing = "/v1/accounts/999999"
+    ledger.call(route, missing, actor["ada.admin"], 404, headers=admin, json={"active": True})
+
+    route, path = ("POST", "/v1/accounts/{account_id}/training"), f"/v1/accounts/{new_id}/training"
+    today = date.today()
+    course = {
+        "course": settings.operator_course,
+        "completed_on": str(today),
+        "expires_on": str(today + timedelta(days=365)),
+    }
+    ledger.call(route, path, actor["ada.admin"], 201, headers=admin, json=course)
+    refused_three_ways(route, path, "ada.admin", json=course)
+
+    # Signing in, and the new person's second factor.
+    route = ("POST", "/v1/auth/login")
+    password_only = {"username": "nia.new", "password": PASSWORD}
+    first = ledger.call(route, route[1], f"account:{new_id}", 200, json=password_only)
+    wrong = {"username": "nia.new", "password": "not the password"}
+    ledger.call(route, route[1], f"account:{new_id}", 401, json=wrong)
+    ledger.call(route, route[1], "anonymous", 422, json={"username": "nia.new"})
+    nia = {"Authorization": f"Bearer {first.json()['access_token']}"}
+
+    route = ("POST", "/v1/auth/totp")
+    setup = ledger.call(route, route[1], f"account:{new_id}", 200, headers=nia)
+    ledger.call(route, route[1], "anonymous", 401)
+    route = ("POST", "/v1/auth/totp/confirm")
+    totp = pyotp.parse_uri(setup.json()["otpauth_uri"])
+    ledger.call(route, route[1], f"account:{new_id}", 422, headers=nia, json={"code": "000000"})
+    ledger.call(route, route[1], f"account:{new_id}", 204, headers=nia, json={"code": totp.now()})
+    ledger.call(route, route[1], "anonymous", 401, json={"code": totp.now()})
+    ledger.call(
+        ("POST", "/v1/auth/totp"), "/v1/auth/totp", f"account:{new_id}", 409, headers=nia
+    )  # already set up
+
+    route = ("POST", "/v1/auth/token")
+    secret = {"client_id": "review-system", "client_secret": staff.secrets["review-system"]}
+    ledger.call(route, route[1], actor["review-system"], 200, json=secret)
+    wrong_secret = {**secret, "client_secret": "x" * 40}
+    ledger.call(route, route[1], actor["review-system"], 401, json=wrong_secret)
+
+    # A request, its reviews, a search under it and the operator's decision.
+    route = ("POST", "/v1/requests")
+    request_id = ledger.call(
+        route, route[1], actor["rita.records"], 201, headers=clerk, json=request_body()
+    ).json()["id"]
+    refused_three_ways(route, route[1], "rita.records", json=request_body())
+
+    route, path = (
+        ("POST", "/v1/requests/{request_id}/reviews"),
+        f"/v1/requests/{request_id}/reviews",
+    )
+    approve = {"decision": "approve", "reason": "meets the policy"}
+    first_reviewer = REVIEWERS[Role.staff_reviewer]
+    refused_three_ways(route, path, first_reviewer, json=approve)
+    for role in (Role.staff_reviewer, Role.manager, Role.unit_admin):
+        reviewer = REVIEWERS[role]
+        ledger.call(
+            route, path, actor[reviewer], 201, headers=staff.headers(reviewer), json=approve
+        )
+    ledger.call(route, path, actor[reviewer], 409, headers=staff.headers(reviewer), json=approve)
+
+    route = ("POST", "/v1/requests/{request_id}/searches")
+    path = f"/v1/requests/{request_id}/searches"
+    probe = {"probe": ("probe", sample("obama_small.jpg"))}
+    refused_three_ways(route, path, "olga.operator", files=probe)
+    junk = {"probe": ("probe", b"not a photo")}
+    ledger.call(route, path, actor["olga.operator"], 422, headers=operator, files=junk)
+    search_id = ledger.call(
+        route, path, actor["olga.operator"], 201, headers=operator, files=probe
+    ).json()["search_id"]
+    ledger.call(route, path, actor["olga.operator"], 403, headers=operator, files=probe)  # spent
+
+    route, path = (
+        ("POST", "/v1/searches/{search_id}/decision"),
+        f"/v1/searches/{search_id}/decision",
+    )
+    refused_three_ways(route, path, "olga.operator", json={"confirmed_rank": None})
+    ledger.call(
+        route, path, actor["olga.operator"], 422, headers=operator, json={"confirmed_rank": 9}
+    )
+    ledger.call(
+        route, path, actor["olga.operator"], 200, headers=operator, json={"confirmed_rank": None}
+    )
+    ledger.call(
+        route, path, actor["olga.operator"], 409, headers=operator, json={"confirmed_rank": None}
+    )
+
+    every = {
+        (method.upper(), path)
+        for path, operations in client.app.openapi()["paths"].items()
+        for method in operations
+        if method.upper() in STATE_CHANGING
+    }
+    assert ledger.covered == every, "a state-changing route is not walked here"
