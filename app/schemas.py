@@ -109,7 +109,33 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 class Input(BaseModel):
+    """Every request body: no unknown fields, and no text a database cannot store."""
+
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: object) -> object:
+        _refuse_unstorable(data)
+        return data
+
+
+def _refuse_unstorable(value: object) -> None:
+    """NUL characters (PostgreSQL's text cannot hold them) and unpaired surrogates (no UTF-8
+    form) are refused as invalid, anywhere in a body."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("text may not contain NUL characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("text must be valid Unicode") from None
+    elif isinstance(value, dict):
+        for item in (*value.keys(), *value.values()):
+            _refuse_unstorable(item)
+    elif isinstance(value, list):
+        for item in value:
+            _refuse_unstorable(item)
 
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]

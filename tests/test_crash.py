@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
@@ -61,17 +61,18 @@ def start(command: list[str], environment: dict[str, str]) -> subprocess.Popen:
 
 
 def enrolled(sessions: sessionmaker[Session], model_id: str) -> set[tuple[str, str]]:
-    """(licence number, photo SHA-256) of every template, checking none is doubled."""
+    """(licence number, photo SHA-256) of every photo, checking each has its template and
+    none is doubled; one statement, so one snapshot while a run commits beside it."""
     with sessions() as session:
         rows = session.execute(
-            select(LicenseRecord.license_number, Photo.sha256)
+            select(LicenseRecord.license_number, Photo.sha256, Template.id)
             .join(Photo, Photo.record_id == LicenseRecord.id)
-            .join(Template, Template.photo_id == Photo.id)
-            .where(Template.model_id == model_id)
+            .outerjoin(Template, and_(Template.photo_id == Photo.id, Template.model_id == model_id))
         ).all()
-        photos = session.scalar(select(func.count()).select_from(Photo))
-    assert len(rows) == len(set(rows)) == photos, "a photo doubled, or one without its template"
-    return {tuple(row) for row in rows}  # type: ignore[misc]
+    photos = [(number, sha256) for number, sha256, _ in rows]
+    assert all(template is not None for *_, template in rows), "a photo without its template"
+    assert len(photos) == len(set(photos)), "a photo doubled"
+    return set(photos)
 
 
 def served_agrees(sessions: sessionmaker[Session], settings: Settings) -> None:

@@ -126,3 +126,23 @@ def test_a_body_over_the_limit_is_refused_declared_or_streamed(
             assert response.status_code == 413 and response.json()["code"] == "request_too_large"
         with sessions() as session:
             assert session.scalar(select(AgencyRequest.id)) is None
+
+
+def test_text_a_database_cannot_store_is_refused_as_invalid(
+    client: TestClient, sessions: sessionmaker[Session], limited: Settings
+) -> None:
+    """Found by the fuzzing: PostgreSQL's text holds no NUL character (SQLite's does), so
+    every body refuses NULs, and unpaired surrogates, as invalid on both."""
+    staff = Staff(sessions, limited)
+    staff.add("rita.records", Role.records_clerk)
+    login = client.post("/v1/auth/login", json={"username": "a\u0000b", "password": "x" * 12})
+    assert login.status_code == 422 and login.json()["code"] == "invalid_request"
+    body = json.dumps(request_body(narrative="a \u0000 b"))
+    submitted = client.post(
+        "/v1/requests",
+        headers=staff.headers("rita.records") | {"Content-Type": "application/json"},
+        content=body.replace("a \\u0000 b", "a \\ud800 b"),
+    )
+    assert submitted.status_code == 422 and submitted.json()["code"] == "invalid_request"
+    with sessions() as session:
+        assert session.scalar(select(AgencyRequest.id)) is None
