@@ -17,8 +17,8 @@ import httpx
 import pyotp
 
 from app.config import Settings
-from tests.conftest import TEST_KEY, TEST_TEMPLATE_KEY
-from tests.governance import PASSWORD
+from tests.conftest import LFW, TEST_KEY, TEST_TEMPLATE_KEY
+from tests.governance import PASSWORD, request_body
 
 FACEMATCH = [str(Path(sys.executable).with_name("facematch"))]
 
@@ -50,6 +50,21 @@ def facematch(environment: dict[str, str], *args: str, stdin: str | None = None)
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
+
+
+def enrol_demo_args(manifest: Path, rejects: Path) -> list[str]:
+    """`facematch enroll` of an LFW demo manifest, as the README runs it."""
+    images = str(LFW / "images")
+    return [
+        "enroll",
+        str(manifest),
+        "--images",
+        images,
+        "--face",
+        "central",
+        "--rejects",
+        str(rejects),
+    ]
 
 
 @contextmanager
@@ -172,3 +187,14 @@ def review(client: httpx.Client, agency: Agency, request_id: int, reviewer: str)
     )
     assert response.status_code == 201, response.json()
     return response.json()
+
+
+def approved_request(client: httpx.Client, agency: Agency) -> int:
+    """A request the review system submits (a local narcotics case), approved by the three
+    levels it needs."""
+    request_id = client.post(
+        "/v1/requests", headers=agency.headers["review-system"], json=request_body()
+    ).json()["id"]
+    for reviewer in ("sam.staff", "mia.manager", "uma.unitadmin"):
+        review(client, agency, request_id, reviewer)
+    return request_id

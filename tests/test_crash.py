@@ -23,7 +23,7 @@ from app.config import Settings
 from app.gallery import Gallery
 from app.models import LicenseRecord, Photo, Template
 from tests.conftest import LFW
-from tests.live import FACEMATCH, facematch, service_environment
+from tests.live import FACEMATCH, enrol_demo_args, facematch, service_environment
 from tests.test_enrolment import synthetic_gallery
 
 KILLS = 20
@@ -95,17 +95,7 @@ def test_enrolment_killed_twenty_times_loses_and_doubles_nothing(
     environment = service_environment(settings, enroll_batch_size="2", enroll_workers="1")
     manifest = tmp_path / "demo.csv"
     facematch(environment, "demo-manifest", str(LFW), str(manifest), "--limit", str(PEOPLE))
-    command = [
-        *FACEMATCH,
-        "enroll",
-        str(manifest),
-        "--images",
-        str(LFW / "images"),
-        "--face",
-        "central",
-        "--rejects",
-        str(tmp_path / "rejects.csv"),
-    ]
+    command = [*FACEMATCH, *enrol_demo_args(manifest, tmp_path / "rejects.csv")]
     rng, model_id = random.Random(7), settings.engine_spec.model_id
     before: set[tuple[str, str]] = set()
     progress = []

@@ -19,7 +19,15 @@ from matcher import ENGINES
 from matcher.operating_point import load_operating_point
 from tests.conftest import LFW
 from tests.governance import COURT_ORDER, request_body
-from tests.live import Agency, facematch, review, service_environment, serving
+from tests.live import (
+    Agency,
+    approved_request,
+    enrol_demo_args,
+    facematch,
+    review,
+    service_environment,
+    serving,
+)
 
 
 @pytest.fixture
@@ -55,17 +63,7 @@ def enrolled(environment: dict[str, str], tmp_path: Path, people: int) -> Path:
         "--limit",
         str(people),
     )
-    facematch(
-        environment,
-        "enroll",
-        str(manifest),
-        "--images",
-        str(LFW / "images"),
-        "--face",
-        "central",
-        "--rejects",
-        str(tmp_path / "rejects.csv"),
-    )
+    facematch(environment, *enrol_demo_args(manifest, tmp_path / "rejects.csv"))
     return manifest
 
 
@@ -199,12 +197,7 @@ def test_second_photos_find_the_right_licence_at_rank_one(
     not_enrolled = len((enrolled.parent / "rejects.csv").read_text().splitlines()) - 1
     assert client.get("/v1/health").json()["templates"] == people - not_enrolled
     agency = Agency(client, environment)
-    request_id = client.post(
-        "/v1/requests", headers=agency.headers["review-system"], json=request_body()
-    ).json()["id"]
-    for reviewer in ("sam.staff", "mia.manager", "uma.unitadmin"):
-        review(client, agency, request_id, reviewer)
-    path = f"/v1/requests/{request_id}/searches"
+    path = f"/v1/requests/{approved_request(client, agency)}/searches"
     outcomes: Counter[str] = Counter()
     for row in rows:
         second = LFW / "images" / row["photo"].replace("_0001.jpg", "_0002.jpg")

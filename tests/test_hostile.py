@@ -19,7 +19,6 @@ from PIL import Image
 
 from app.config import Settings
 from tests.conftest import sample
-from tests.governance import request_body
 from tests.images import (
     PDF,
     SVG,
@@ -30,7 +29,7 @@ from tests.images import (
     with_orientation,
     with_zip_appended,
 )
-from tests.live import Agency, review, service_environment, serving
+from tests.live import Agency, approved_request, service_environment, serving
 
 # Growth of the service's memory (its own process and its probe workers) allowed while it
 # takes the whole corpus: far below what decoding any of the large files would take (the
@@ -131,11 +130,7 @@ def service(settings: Settings) -> Iterator[tuple[httpx.Client, int, str, dict[s
     )
     with serving(environment) as (client, process):
         agency = Agency(client, environment)
-        request_id = client.post(
-            "/v1/requests", headers=agency.headers["review-system"], json=request_body()
-        ).json()["id"]
-        for reviewer in ("sam.staff", "mia.manager", "uma.unitadmin"):
-            review(client, agency, request_id, reviewer)
+        request_id = approved_request(client, agency)
         yield (
             client,
             process.pid,
