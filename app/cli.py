@@ -7,7 +7,7 @@ import getpass
 import json
 import logging
 import os
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -37,6 +37,7 @@ from app.enrolment import (
 from app.errors import ApiError
 from app.gallery import sync_index
 from app.reports import transparency
+from app.retention import purge
 from app.schemas import NewAccount
 from auth import Role, SubjectKind
 from index import GalleryIndex, IndexInvalid, new_key
@@ -58,6 +59,7 @@ accounts_cli = typer.Typer(help="Accounts and training records.", no_args_is_hel
 audit_cli = typer.Typer(help="The audit log.", no_args_is_help=True)
 report_cli = typer.Typer(help="Published reports.", no_args_is_help=True)
 keys_cli = typer.Typer(help="The key face templates are sealed with.", no_args_is_help=True)
+retention_cli = typer.Typer(help="Deleting what is past its retention.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 cli.add_typer(index_cli, name="index")
 cli.add_typer(records_cli, name="records")
@@ -65,6 +67,20 @@ cli.add_typer(accounts_cli, name="accounts")
 cli.add_typer(audit_cli, name="audit")
 cli.add_typer(report_cli, name="report")
 cli.add_typer(keys_cli, name="keys")
+cli.add_typer(retention_cli, name="retention")
+
+
+def main() -> None:
+    """`facematch`: a setting that is not valid is named in a sentence, not a traceback."""
+    try:
+        cli()
+    except ValidationError as problem:
+        if problem.title != Settings.__name__:
+            raise
+        for error in problem.errors():
+            name = "_".join(str(part) for part in error["loc"]).upper()
+            typer.echo(f"error: FACEMATCH_{name}: {error['msg']}", err=True)
+        raise SystemExit(2) from None
 
 
 def _actor() -> str:
@@ -523,9 +539,10 @@ def accounts_train(
 @audit_cli.command("verify")
 def audit_verify() -> None:
     """Check the audit log's hash chain; exit 1 naming the first bad entry if it is broken."""
-    sessions = _open(Settings())
+    settings = Settings()
+    sessions = _open(settings)
     with sessions.begin() as session:
-        result = audit.verify(session)
+        result = audit.verify(session, settings.audit_keys)
         audit.record(
             session,
             "oversight",
@@ -538,6 +555,39 @@ def audit_verify() -> None:
         typer.echo(f"audit log BROKEN at entry {result.first_bad_seq}: {result.problem}", err=True)
         raise typer.Exit(1)
     typer.echo(f"audit log intact: {result.entries} entries")
+
+
+@audit_cli.command("new-key")
+def audit_new_key() -> None:
+    """Print a fresh checkpoint signing key, for FACEMATCH_AUDIT_SIGNING_KEY, and (on stderr)
+    its public key, for FACEMATCH_AUDIT_VERIFY_KEYS once the key is retired."""
+    key = audit.new_signing_key()
+    typer.echo(key)
+    public = audit.public_key_text(audit.read_signing_key(key).public_key())
+    typer.echo(f"public key: {public}", err=True)
+
+
+@retention_cli.command("purge")
+def retention_purge() -> None:
+    """Delete the candidate lists, probe hashes and audit entries older than their retention
+    periods (README, "Retention"); the audit entries behind a signed checkpoint. Run daily."""
+    settings = Settings()
+    keys = settings.audit_keys
+    if keys.signing is None:
+        typer.echo(
+            "error: no audit signing key is configured (FACEMATCH_AUDIT_SIGNING_KEY; "
+            "`facematch audit new-key` makes one): audit entries are deleted only behind a "
+            "signed checkpoint",
+            err=True,
+        )
+        raise typer.Exit(2)
+    sessions = _open(settings)
+    with sessions.begin() as session:
+        purged = purge(session, settings.retention_policy, keys, datetime.now(UTC), _actor())
+    typer.echo(
+        f"purged {purged.candidate_lists} candidate lists, {purged.probe_hashes} probe hashes, "
+        f"{purged.audit_entries} audit entries"
+    )
 
 
 @report_cli.command("transparency")

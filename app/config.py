@@ -11,7 +11,9 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.audit import AuditKeys, read_signing_key, read_verify_key
 from app.gallery import GallerySpec
+from app.retention import RetentionPolicy
 from app.rules import RequestPolicy, normalise_statute
 from auth import LockoutPolicy, parse_rate
 from index import Layout, LayoutPolicy, TemplateKeys
@@ -115,6 +117,18 @@ class Settings(BaseSettings):
     enroll_workers: int = Field(default=0, ge=0, description="0: one per CPU core")
     enroll_batch_size: int = Field(default=256, ge=1)
 
+    # What `facematch retention purge` deletes, by age (README, "Retention"): the candidate
+    # lists of searches (unconfirmed candidates are people the search did not identify), the
+    # probe hashes of searches, and audit entries, which CJIS asks be kept at least a year.
+    candidate_retention_days: int = Field(default=90, ge=1)
+    probe_hash_retention_days: int = Field(default=365, ge=1)
+    audit_retention_days: int = Field(default=365, ge=365)
+    # Signs the checkpoint a purge writes before it deletes audit entries (`facematch audit
+    # new-key` makes one); the public keys of retired signing keys keep their checkpoints
+    # verifiable. Development mode keeps a key of its own in data_dir when none is set.
+    audit_signing_key: SecretStr | None = None
+    audit_verify_keys: list[str] = []
+
     @field_validator("template_key", mode="before")
     @classmethod
     def _key(cls, key: object) -> object:
@@ -131,6 +145,20 @@ class Settings(BaseSettings):
     def _keys(cls, keys: list[SecretStr]) -> list[SecretStr]:
         for key in keys:
             read_key(key.get_secret_value())
+        return keys
+
+    @field_validator("audit_signing_key")
+    @classmethod
+    def _signing_key(cls, key: SecretStr | None) -> SecretStr | None:
+        if key is not None:
+            read_signing_key(key.get_secret_value())
+        return key
+
+    @field_validator("audit_verify_keys")
+    @classmethod
+    def _verify_keys(cls, keys: list[str]) -> list[str]:
+        for key in keys:
+            read_verify_key(key)
         return keys
 
     @field_validator("login_rate_limit", "search_rate_limit")
@@ -173,6 +201,28 @@ class Settings(BaseSettings):
             )
         self.data_dir.mkdir(parents=True, exist_ok=True)
         return TemplateKeys.from_text(key_file(self.data_dir / "development-template.key"), earlier)
+
+    @property
+    def audit_keys(self) -> AuditKeys:
+        """The keys audit checkpoints are signed and checked with. Outside development mode
+        with no signing key configured, they only check: nothing can be purged."""
+        verifying = [read_verify_key(key) for key in self.audit_verify_keys]
+        if self.audit_signing_key is not None:
+            text = self.audit_signing_key.get_secret_value()
+        elif self.environment == "development":
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            text = key_file(self.data_dir / "development-audit.key")
+        else:
+            return AuditKeys(None, verifying)
+        return AuditKeys(read_signing_key(text), verifying)
+
+    @property
+    def retention_policy(self) -> RetentionPolicy:
+        return RetentionPolicy(
+            candidates=timedelta(days=self.candidate_retention_days),
+            probe_hashes=timedelta(days=self.probe_hash_retention_days),
+            audit=timedelta(days=self.audit_retention_days),
+        )
 
     @property
     def index_layouts(self) -> LayoutPolicy:

@@ -221,7 +221,8 @@ class Search(Base):
     request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"), index=True)
     operator_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
     via_system_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
-    probe_sha256: Mapped[str] = mapped_column(String(64))
+    # None once the retention period for probe hashes has passed (`facematch retention purge`).
+    probe_sha256: Mapped[str | None] = mapped_column(String(64))
     model_id: Mapped[str] = mapped_column(String(64))
     index_revision: Mapped[int] = mapped_column(BigInteger)
     threshold: Mapped[float] = mapped_column(Float)
@@ -233,6 +234,8 @@ class Search(Base):
     decision: Mapped[str | None] = mapped_column(String(16))
     confirmed_rank: Mapped[int | None] = mapped_column(Integer)
     decided_at: Mapped[datetime | None]
+    # When the candidate list was deleted under the retention policy: none can be confirmed.
+    candidates_purged_at: Mapped[datetime | None]
 
     candidates: Mapped[list[SearchCandidate]] = relationship(
         order_by="SearchCandidate.rank", cascade="all, delete-orphan"
@@ -305,3 +308,16 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditCheckpoint(Base):
+    """A signed statement that entry `seq` of the audit log had hash `hash`, written by the
+    retention purge before it deletes the entries up to it: the rest still verify from it."""
+
+    __tablename__ = "audit_checkpoints"
+
+    seq: Mapped[int] = mapped_column(Id64, primary_key=True, autoincrement=False)
+    hash: Mapped[str] = mapped_column(String(64))
+    signed_at: Mapped[datetime]
+    key_id: Mapped[str] = mapped_column(String(16))
+    signature: Mapped[str] = mapped_column(String(128))

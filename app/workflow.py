@@ -266,6 +266,13 @@ def decide(
         )
     if search.decision is not None:
         raise ApiError(409, "already_decided", "This search has already been decided.")
+    if search.candidates_purged_at is not None:
+        raise ApiError(
+            409,
+            "candidates_purged",
+            "This search's candidate list was deleted under the retention policy; "
+            "nobody can be confirmed from it.",
+        )
     record = None
     if confirmed_rank is not None:
         candidate = next((c for c in search.candidates if c.rank == confirmed_rank), None)

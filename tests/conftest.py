@@ -30,6 +30,8 @@ SAMPLES = DATASETS / "samples"
 TEST_KEY = "test-signing-key-" + "k" * 32
 # 32 bytes in URL-safe base64, as `facematch keys new` prints one.
 TEST_TEMPLATE_KEY = "dGVzdC10ZW1wbGF0ZS1rZXktMzItYnl0ZXMtbG9uZyE="
+# As `facematch audit new-key` prints one.
+TEST_AUDIT_KEY = "dGVzdC1hdWRpdC1zaWduaW5nLWtleS0zMi1ieXRlcyE="
 LFW = DATASETS / "lfw"
 
 
@@ -90,6 +92,7 @@ def settings(database_url: str, engine_name: EngineName, tmp_path: Path) -> Sett
         database_url=database_url,
         jwt_key=TEST_KEY,
         template_key=TEST_TEMPLATE_KEY,
+        audit_signing_key=TEST_AUDIT_KEY,
         engine=engine_name,
     )
 

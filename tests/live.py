@@ -17,7 +17,7 @@ import httpx
 import pyotp
 
 from app.config import Settings
-from tests.conftest import LFW, TEST_KEY, TEST_TEMPLATE_KEY
+from tests.conftest import LFW, TEST_AUDIT_KEY, TEST_KEY, TEST_TEMPLATE_KEY
 from tests.governance import PASSWORD, request_body
 
 FACEMATCH = [str(Path(sys.executable).with_name("facematch"))]
@@ -38,6 +38,7 @@ def service_environment(settings: Settings, **extra: str) -> dict[str, str]:
         FACEMATCH_DATABASE_URL=settings.sqlalchemy_url,
         FACEMATCH_JWT_KEY=TEST_KEY,
         FACEMATCH_TEMPLATE_KEY=TEST_TEMPLATE_KEY,
+        FACEMATCH_AUDIT_SIGNING_KEY=TEST_AUDIT_KEY,
         FACEMATCH_ENGINE=settings.engine,
     )
     env.update({f"FACEMATCH_{name.upper()}": value for name, value in extra.items()})

@@ -1,20 +1,30 @@
 """The audit log's hash chain: any single edited, deleted, inserted or swapped entry is found
-and named, on SQLite and PostgreSQL."""
+and named, on SQLite and PostgreSQL; and after a retention purge, the chain verifies from the
+purge's signed checkpoint, which nobody without the signing key can move or forge."""
 
 from __future__ import annotations
 
 import json
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import delete, select, update
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pydantic import ValidationError
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app import audit
-from app.models import AuditEntry
+from app.config import Settings
+from app.models import AuditCheckpoint, AuditEntry
+from app.retention import RetentionPolicy, purge
 
 ENTRIES = 8
+SIGNER = audit.AuditKeys(Ed25519PrivateKey.generate())
+NO_KEYS = audit.AuditKeys(None)
+YEAR = timedelta(days=365)
+POLICY = RetentionPolicy(candidates=timedelta(days=90), probe_hashes=YEAR, audit=YEAR)
 
 
 @pytest.fixture
@@ -90,7 +100,7 @@ TAMPERING: dict[str, tuple[Callable[[Session, int], None], int]] = {
 
 def test_an_untouched_log_verifies(logged: sessionmaker[Session]) -> None:
     with logged() as session:
-        assert audit.verify(session) == audit.Verification(True, ENTRIES)
+        assert audit.verify(session, NO_KEYS) == audit.Verification(True, ENTRIES)
 
 
 @pytest.mark.parametrize("seq", [1, 4, ENTRIES - 1])
@@ -102,7 +112,7 @@ def test_any_single_tampering_is_found_and_named(
     with logged.begin() as session:
         change(session, seq)
     with logged() as session:
-        result = audit.verify(session)
+        result = audit.verify(session, NO_KEYS)
     assert not result.intact and result.problem
     assert result.first_bad_seq == seq + offset
 
@@ -111,7 +121,7 @@ def test_a_cut_off_tail_is_found(logged: sessionmaker[Session]) -> None:
     with logged.begin() as session:
         remove(session, ENTRIES)
     with logged() as session:
-        result = audit.verify(session)
+        result = audit.verify(session, NO_KEYS)
     assert not result.intact and result.first_bad_seq == ENTRIES
 
 
@@ -127,4 +137,83 @@ def test_concurrent_appends_form_one_chain(sessions: sessionmaker[Session]) -> N
     for thread in threads:
         thread.join()
     with sessions() as session:
-        assert audit.verify(session) == audit.Verification(True, 40)
+        assert audit.verify(session, NO_KEYS) == audit.Verification(True, 40)
+
+
+# Retention: entries deleted behind a signed checkpoint
+
+PURGED = 4
+
+
+@pytest.fixture
+def purged(logged: sessionmaker[Session]) -> sessionmaker[Session]:
+    """The log a year after entry 5 was written: entries 1-4 purged behind a checkpoint."""
+    with logged.begin() as session:
+        a_year_on = entry(session, PURGED + 1).at + YEAR
+        done = purge(session, POLICY, SIGNER, a_year_on, "cli:admin")
+    assert (done.audit_entries, done.checkpoint_seq) == (PURGED, PURGED)
+    return logged
+
+
+def test_a_purge_deletes_old_entries_behind_a_signed_checkpoint(
+    purged: sessionmaker[Session],
+) -> None:
+    with purged() as session:
+        assert session.scalar(select(func.min(AuditEntry.seq))) == PURGED + 1
+        last = entry(session, ENTRIES + 1)
+        assert (last.event_type, last.actor) == ("retention.purge", "cli:admin")
+        assert json.loads(last.details)["audit_entries"] == PURGED
+        remaining = ENTRIES - PURGED + 1
+        assert audit.verify(session, SIGNER) == audit.Verification(True, remaining)
+        # An auditor holding only the public key verifies it too; nobody without it does.
+        assert audit.verify(session, audit.AuditKeys(None, [SIGNER.signing.public_key()])).intact
+        unchecked = audit.verify(session, NO_KEYS)
+        assert not unchecked.intact and unchecked.first_bad_seq == PURGED
+    with purged.begin() as session:
+        again = purge(session, POLICY, SIGNER, datetime.now(UTC) + YEAR - timedelta(days=1), "x")
+    assert again.audit_entries == 0
+
+
+def test_audit_entries_are_kept_at_least_a_year(logged: sessionmaker[Session]) -> None:
+    with pytest.raises(ValidationError, match="audit_retention_days"):
+        Settings(audit_retention_days=364)
+    with logged.begin() as session:
+        done = purge(session, POLICY, SIGNER, datetime.now(UTC) + YEAR - timedelta(minutes=1), "x")
+    assert done.audit_entries == 0 and done.checkpoint_seq is None
+
+
+def forge_checkpoint(session: Session) -> None:
+    """Sign the purged entry's hash again, with a key of one's own."""
+    signed = session.scalars(select(AuditCheckpoint)).one()
+    forged = audit.AuditKeys(Ed25519PrivateKey.generate()).sign(signed.seq, signed.hash)
+    session.delete(signed)
+    session.flush()
+    session.add(forged)
+
+
+AFTER_A_PURGE: dict[str, tuple[Callable[[Session], None], int]] = {
+    # name: (change, the entry named as first bad)
+    "checkpoint deleted": (lambda s: s.execute(delete(AuditCheckpoint)), 1),
+    "checkpoint forged": (forge_checkpoint, PURGED),
+    "checkpoint moved on": (
+        lambda s: s.execute(update(AuditCheckpoint).values(seq=PURGED + 1)),
+        PURGED + 1,
+    ),
+    "checkpoint hash edited": (
+        lambda s: s.execute(update(AuditCheckpoint).values(hash="0" * 64)),
+        PURGED,
+    ),
+    "first kept entry deleted": (lambda s: remove(s, PURGED + 1), PURGED + 1),
+    "kept entry edited": (lambda s: edit(s, PURGED + 2), PURGED + 2),
+}
+
+
+@pytest.mark.parametrize("kind", AFTER_A_PURGE)
+def test_tampering_after_a_purge_is_found(purged: sessionmaker[Session], kind: str) -> None:
+    change, first_bad = AFTER_A_PURGE[kind]
+    with purged.begin() as session:
+        change(session)
+    with purged() as session:
+        result = audit.verify(session, SIGNER)
+    assert not result.intact and result.problem
+    assert result.first_bad_seq == first_bad

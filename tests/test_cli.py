@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from itertools import islice
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
+from app import audit
 from app.cli import cli
 from app.config import Settings
 from app.enrolment import Enrolment, Reject, stored_photos
@@ -20,8 +22,9 @@ from app.gallery import Gallery
 from app.models import AuditEntry, Base, LicenseRecord, Template
 from matcher import Matcher, MatchRule, load_engine
 from matcher.operating_point import load_operating_point
-from tests.conftest import DATASETS, TEST_TEMPLATE_KEY
+from tests.conftest import DATASETS, TEST_AUDIT_KEY, TEST_TEMPLATE_KEY
 from tests.governance import PASSWORD
+from tests.live import FACEMATCH, service_environment
 from tests.test_enrolment import lfw_rows, write_manifest
 
 runner = CliRunner()
@@ -40,6 +43,7 @@ def invoke(  # type: ignore[no-untyped-def]
         "FACEMATCH_DATABASE_URL": settings.sqlalchemy_url,
         "FACEMATCH_ENGINE": settings.engine,
         "FACEMATCH_TEMPLATE_KEY": TEST_TEMPLATE_KEY,
+        "FACEMATCH_AUDIT_SIGNING_KEY": TEST_AUDIT_KEY,
     }
     return runner.invoke(cli, list(args), input=typed, env=environment | (env or {}))
 
@@ -164,6 +168,34 @@ def test_accounts_training_audit_and_report_commands(
         session.execute(update(AuditEntry).where(AuditEntry.seq == 2).values(actor="cli:mallory"))
     broken = invoke(settings, "audit", "verify")
     assert broken.exit_code == 1 and "entry 2" in broken.output
+
+
+def test_retention_purge_needs_a_signing_key_and_records_itself(
+    settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    made = invoke(settings, "audit", "new-key")
+    key, public = made.stdout.strip(), made.stderr.removeprefix("public key: ").strip()
+    assert made.exit_code == 0
+    assert audit.public_key_text(audit.read_signing_key(key).public_key()) == public
+
+    unsigned = invoke(settings, "retention", "purge", env={"FACEMATCH_AUDIT_SIGNING_KEY": None})
+    assert unsigned.exit_code == 2 and "FACEMATCH_AUDIT_SIGNING_KEY" in unsigned.output
+    short = subprocess.run(
+        [*FACEMATCH, "retention", "purge"],
+        env=service_environment(settings, audit_retention_days="30"),
+        capture_output=True,
+        text=True,
+    )
+    assert short.returncode == 2
+    assert (
+        short.stderr.startswith("error: FACEMATCH_AUDIT_RETENTION_DAYS: ") and "365" in short.stderr
+    )
+    done = invoke(settings, "retention", "purge", env={"FACEMATCH_AUDIT_SIGNING_KEY": key})
+    assert done.exit_code == 0, done.output
+    assert "purged 0 candidate lists, 0 probe hashes, 0 audit entries" in done.output
+    with sessions() as session:
+        events = session.scalars(select(AuditEntry.event_type)).all()
+    assert events == ["retention.purge"]
 
 
 def test_reenroll_into_the_other_engine_resumes_and_leaves_a_working_gallery(

@@ -21,6 +21,7 @@ from app.config import Settings
 from app.enrolment import purge_record
 from app.main import StartupRefused, create_app
 from app.models import Account, AgencyRequest, AuditEntry, Search
+from app.retention import Purged, purge
 from app.schemas import RELEASED_FIELDS
 from auth import Role
 from matcher.operating_point import load_operating_point, shipped
@@ -455,6 +456,44 @@ def test_a_candidate_purged_before_the_decision_is_not_released(
         f"/v1/searches/{found['search_id']}/decision", headers=olga, json={"confirmed_rank": 1}
     )
     assert decided.status_code == 409 and decided.json()["code"] == "record_purged"
+
+
+def test_retention_deletes_candidate_lists_then_probe_hashes_and_the_log_still_verifies(
+    client: TestClient,
+    staff: Staff,
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    approved: int,
+) -> None:
+    olga = staff.headers("olga.operator")
+    found = search(client, olga, approved).json()
+    assert found["candidates"]
+
+    def purged_after(days: int) -> Purged:
+        with sessions.begin() as session:
+            searched = session.get_one(Search, found["search_id"]).searched_at
+            later = searched + timedelta(days=days, seconds=1)
+            return purge(session, settings.retention_policy, settings.audit_keys, later, "cli:ada")
+
+    assert purged_after(settings.candidate_retention_days - 1).candidate_lists == 0
+    assert purged_after(settings.candidate_retention_days).candidate_lists == 1
+    with sessions() as session:
+        kept = session.get_one(Search, found["search_id"])
+        assert kept.candidates == [] and kept.candidates_purged_at is not None
+        assert kept.probe_sha256 == hashlib.sha256(sample("obama2.jpg")).hexdigest()
+    decided = client.post(
+        f"/v1/searches/{found['search_id']}/decision", headers=olga, json={"confirmed_rank": 1}
+    )
+    assert decided.status_code == 409 and decided.json()["code"] == "candidates_purged"
+
+    # A year on, the probe hash and every audit entry so far go; the log verifies from the
+    # purge's checkpoint, over the API, with the service's own keys.
+    later = purged_after(settings.audit_retention_days)
+    assert later.probe_hashes == 1 and later.audit_entries > 0
+    with sessions() as session:
+        assert session.get_one(Search, found["search_id"]).probe_sha256 is None
+    verified = client.get("/v1/audit/verify", headers=staff.headers("aldo.auditor")).json()
+    assert verified["intact"], verified
 
 
 def test_account_requests_that_make_no_sense_are_refused(client: TestClient, staff: Staff) -> None:

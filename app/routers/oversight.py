@@ -85,10 +85,13 @@ def read_audit_log(
 
 
 @router.get("/audit/verify", response_model=AuditVerification)
-def verify_audit_log(session: SessionDep, caller: Auditor) -> AuditVerification:
-    """Walk the hash chain; name the first entry edited, deleted, inserted or moved."""
+def verify_audit_log(
+    services: ServicesDep, session: SessionDep, caller: Auditor
+) -> AuditVerification:
+    """Walk the hash chain from the start or the newest purge's signed checkpoint; name the
+    first entry edited, deleted, inserted or moved."""
     with session.begin():
-        result = audit.verify(session)
+        result = audit.verify(session, services.settings.audit_keys)
         audit.record(
             session,
             _COMPONENT,
