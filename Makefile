@@ -2,7 +2,10 @@
 # database and local index (in development mode unless FACEMATCH_ENVIRONMENT says otherwise:
 # tokens are signed with a key made up for the run); `make test` runs bandit over the code,
 # pip-audit over the installed dependencies, then the tests against SQLite and a throwaway
-# PostgreSQL server. Both create the virtual environment and install what they need.
+# PostgreSQL server, two at a time (pytest-xdist): most tests wait on a subprocess, a server
+# or the database as much as they compute, and each heavy one runs its own worker processes,
+# so two keep two cores busy without running short of memory. Both create the virtual
+# environment and install what they need.
 
 PYTHON ?= python3
 VENV := .venv
@@ -22,7 +25,7 @@ run: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/bandit -q -c pyproject.toml -r app auth index matcher calibration migrations
 	$(VENV)/bin/pip-audit --skip-editable --progress-spinner off
-	scripts/with-postgres $(VENV)/bin/pytest
+	scripts/with-postgres $(VENV)/bin/pytest --numprocesses 2 --dist worksteal
 
 # Every threshold figure, JSON and PNG (README, "Thresholds"): the calibration sets, the
 # shipped operating point of each engine, then the benchmarks that measure them. About an

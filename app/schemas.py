@@ -98,9 +98,10 @@ class Problem(BaseModel):
     faces: list[FaceBox] | None = None
 
 
-# A row's id in a path: a 64-bit database id, so a number past that range is refused as
-# invalid rather than reaching the database.
-RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+# A row's id in a path, or an audit entry's number in a query: 64-bit database numbers, so
+# one past that range is refused as invalid rather than reaching the database.
+MAX_ROW_ID = 2**63 - 1
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:

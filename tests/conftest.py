@@ -105,17 +105,23 @@ def sessions(settings: Settings) -> Iterator[sessionmaker[Session]]:
     engine.dispose()
 
 
-_FIGURES: list[str] = []
-
-
 @pytest.fixture
-def report_figure() -> Callable[[str], None]:
-    """Record a measured figure; the terminal summary of the run lists them all."""
-    return _FIGURES.append
+def report_figure(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """Record a measured figure; the terminal summary of the run lists them all. They travel
+    in the test's report, so they reach the summary from pytest-xdist's workers too."""
+    return lambda line: request.node.user_properties.append(("figure", line))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if _FIGURES:
+    figures = [
+        value
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        if getattr(report, "when", None) == "call"
+        for name, value in report.user_properties
+        if name == "figure"
+    ]
+    if figures:
         terminalreporter.section("measured figures")
-        for line in _FIGURES:
+        for line in figures:
             terminalreporter.write_line(line)

@@ -146,3 +146,16 @@ def test_text_a_database_cannot_store_is_refused_as_invalid(
     assert submitted.status_code == 422 and submitted.json()["code"] == "invalid_request"
     with sessions() as session:
         assert session.scalar(select(AgencyRequest.id)) is None
+
+
+def test_numbers_past_64_bits_are_refused_as_invalid(
+    client: TestClient, sessions: sessionmaker[Session], limited: Settings
+) -> None:
+    """Found by the fuzzing: a number no database column holds, in a path or a query."""
+    staff = Staff(sessions, limited)
+    staff.add("aldo.auditor", Role.auditor)
+    auditor = staff.headers("aldo.auditor")
+    for path, params in (("/v1/audit", {"after": 2**63}), (f"/v1/requests/{2**63}", {})):
+        refused = client.get(path, params=params, headers=auditor)
+        assert refused.status_code == 422 and refused.json()["code"] == "invalid_request", path
+    assert client.get("/v1/audit", params={"after": 2**63 - 1}, headers=auditor).json() == []

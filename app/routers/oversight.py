@@ -15,6 +15,7 @@ from app.errors import ApiError
 from app.models import AuditEntry
 from app.reports import transparency
 from app.schemas import (
+    MAX_ROW_ID,
     AuditEntryView,
     AuditVerification,
     OperatingPointView,
@@ -72,7 +73,7 @@ def read_operating_point(
 def read_audit_log(
     session: SessionDep,
     caller: Auditor,
-    after: Annotated[int, Query(ge=0, description="Entries after this number")] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_ROW_ID, description="Entries after this number")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[AuditEntryView]:
     with session.begin():
