@@ -37,6 +37,11 @@ def client(limited: Settings) -> Iterator[TestClient]:
         yield test_client
 
 
+@pytest.fixture
+def staff(sessions: sessionmaker[Session], limited: Settings) -> Staff:
+    return Staff(sessions, limited)
+
+
 def outcomes(sessions: sessionmaker[Session], event: str) -> list[str]:
     with sessions() as session:
         return list(
@@ -49,9 +54,8 @@ def outcomes(sessions: sessionmaker[Session], event: str) -> list[str]:
 
 
 def test_sign_ins_over_the_rate_are_refused_before_the_password_is_checked(
-    client: TestClient, sessions: sessionmaker[Session], limited: Settings
+    client: TestClient, sessions: sessionmaker[Session], staff: Staff
 ) -> None:
-    staff = Staff(sessions, limited)
     staff.add("ada.admin", Role.admin)
     staff.add("bea.admin", Role.admin)
     wrong = {"username": "ada.admin", "password": "not the password"}
@@ -81,9 +85,8 @@ def test_sign_ins_over_the_rate_are_refused_before_the_password_is_checked(
 
 
 def test_searches_over_the_rate_are_refused_before_the_photo_is_read(
-    client: TestClient, sessions: sessionmaker[Session], limited: Settings
+    client: TestClient, sessions: sessionmaker[Session], staff: Staff
 ) -> None:
-    staff = Staff(sessions, limited)
     staff.add("rita.records", Role.records_clerk)
     staff.add("olga.operator", Role.operator)
     staff.add("otto.operator", Role.operator)
@@ -109,11 +112,10 @@ def test_searches_over_the_rate_are_refused_before_the_photo_is_read(
 
 
 def test_a_body_over_the_limit_is_refused_declared_or_streamed(
-    sessions: sessionmaker[Session], limited: Settings
+    sessions: sessionmaker[Session], limited: Settings, staff: Staff
 ) -> None:
     limited = limited.model_copy(update={"max_request_bytes": 4096})
     with TestClient(create_app(limited), client=LOOPBACK) as client:
-        staff = Staff(sessions, limited)
         staff.add("rita.records", Role.records_clerk)
         headers = staff.headers("rita.records") | {"Content-Type": "application/json"}
         body = request_body(narrative="x" * 8000)
@@ -129,11 +131,10 @@ def test_a_body_over_the_limit_is_refused_declared_or_streamed(
 
 
 def test_text_a_database_cannot_store_is_refused_as_invalid(
-    client: TestClient, sessions: sessionmaker[Session], limited: Settings
+    client: TestClient, sessions: sessionmaker[Session], staff: Staff
 ) -> None:
     """Found by the fuzzing: PostgreSQL's text holds no NUL character (SQLite's does), so
     every body refuses NULs, and unpaired surrogates, as invalid on both."""
-    staff = Staff(sessions, limited)
     staff.add("rita.records", Role.records_clerk)
     login = client.post("/v1/auth/login", json={"username": "a\u0000b", "password": "x" * 12})
     assert login.status_code == 422 and login.json()["code"] == "invalid_request"
@@ -149,10 +150,9 @@ def test_text_a_database_cannot_store_is_refused_as_invalid(
 
 
 def test_numbers_past_64_bits_are_refused_as_invalid(
-    client: TestClient, sessions: sessionmaker[Session], limited: Settings
+    client: TestClient, sessions: sessionmaker[Session], staff: Staff
 ) -> None:
     """Found by the fuzzing: a number no database column holds, in a path or a query."""
-    staff = Staff(sessions, limited)
     staff.add("aldo.auditor", Role.auditor)
     auditor = staff.headers("aldo.auditor")
     for path, params in (("/v1/audit", {"after": 2**63}), (f"/v1/requests/{2**63}", {})):
