@@ -13,13 +13,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 from app.db import make_engine, migrate, session_factory
+from app.main import create_app
 from matcher import ENGINES, EngineName, Matcher, load_engine
+from tests.governance import LOOPBACK
 
 DATASETS = Path(
     os.environ.get(
@@ -103,6 +106,13 @@ def sessions(settings: Settings) -> Iterator[sessionmaker[Session]]:
     migrate(engine)
     yield session_factory(engine)
     engine.dispose()
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    """The service in process, called from a loopback address: inside the allowed networks."""
+    with TestClient(create_app(settings), client=LOOPBACK) as test_client:
+        yield test_client
 
 
 @pytest.fixture

@@ -3,37 +3,27 @@ writes exactly one audit entry: with the actor, the event and the outcome."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
 
 import pyotp
-import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
-from app.main import create_app
 from app.middleware import STATE_CHANGING
 from app.models import AuditEntry
 from auth import Role
 from tests.conftest import sample
 from tests.governance import (
-    LOOPBACK,
     PASSWORD,
     REVIEWERS,
     Staff,
     add_reviewers,
     request_body,
 )
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings), client=LOOPBACK) as test_client:
-        yield test_client
 
 
 class Ledger:

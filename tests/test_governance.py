@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from ipaddress import IPv4Network
 
@@ -37,12 +36,6 @@ from tests.governance import (
 )
 from tests.test_api import gallery_rows  # noqa: F401  (a fixture)
 from tests.test_enrolment import SENTINELS
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings), client=LOOPBACK) as test_client:
-        yield test_client
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ or 429 with its code, refused before the work it guards (a password hash, a face
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pyotp
 import pytest
@@ -21,7 +20,8 @@ from tests.governance import LOOPBACK, PASSWORD, Staff, add_reviewers, approve, 
 
 
 @pytest.fixture
-def limited(settings: Settings) -> Settings:
+def settings(settings: Settings) -> Settings:
+    """Limits low enough to reach in a test."""
     return settings.model_copy(
         update={
             "login_rate_limit": "3/minute",
@@ -32,14 +32,8 @@ def limited(settings: Settings) -> Settings:
 
 
 @pytest.fixture
-def client(limited: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(limited), client=LOOPBACK) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-def staff(sessions: sessionmaker[Session], limited: Settings) -> Staff:
-    return Staff(sessions, limited)
+def staff(sessions: sessionmaker[Session], settings: Settings) -> Staff:
+    return Staff(sessions, settings)
 
 
 def outcomes(sessions: sessionmaker[Session], event: str) -> list[str]:
@@ -112,10 +106,10 @@ def test_searches_over_the_rate_are_refused_before_the_photo_is_read(
 
 
 def test_a_body_over_the_limit_is_refused_declared_or_streamed(
-    sessions: sessionmaker[Session], limited: Settings, staff: Staff
+    sessions: sessionmaker[Session], settings: Settings, staff: Staff
 ) -> None:
-    limited = limited.model_copy(update={"max_request_bytes": 4096})
-    with TestClient(create_app(limited), client=LOOPBACK) as client:
+    small = settings.model_copy(update={"max_request_bytes": 4096})
+    with TestClient(create_app(small), client=LOOPBACK) as client:
         staff.add("rita.records", Role.records_clerk)
         headers = staff.headers("rita.records") | {"Content-Type": "application/json"}
         body = request_body(narrative="x" * 8000)

@@ -5,7 +5,6 @@ derived from auth.roles, so a change to who may do what must change this test to
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,10 +13,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
-from app.main import create_app
 from auth import Role, SubjectKind, TokenIssuer
 from tests.conftest import sample
-from tests.governance import LOOPBACK, PASSWORD, Staff, request_body
+from tests.governance import PASSWORD, Staff, request_body
 
 R = Role
 PEOPLE = [r for r in Role if r is not Role.review_system]
@@ -123,11 +121,9 @@ def call(client: TestClient, method: str, path: str, headers: dict[str, str]) ->
 
 
 @pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    # Every column signs in as the same username: the rate limit is not what this tests.
-    settings = settings.model_copy(update={"login_rate_limit": "1000/minute"})
-    with TestClient(create_app(settings), client=LOOPBACK) as test_client:
-        yield test_client
+def settings(settings: Settings) -> Settings:
+    """Every column signs in as the same username: the rate limit is not what this tests."""
+    return settings.model_copy(update={"login_rate_limit": "1000/minute"})
 
 
 def column_headers(staff: Staff, settings: Settings) -> dict[str, dict[str, str]]:
