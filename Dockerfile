@@ -1,7 +1,9 @@
 # The service image: the API on port 8000, data (SQLite file, index) under /var/lib/facematch.
-# It will not start without FACEMATCH_JWT_KEY (a random secret of 32 characters or more), and
-# answers only clients in FACEMATCH_ALLOWED_NETWORKS (a JSON list, e.g. '["10.20.0.0/16"]';
-# loopback by default, which from outside a container is nobody). Set
+# It will not start without FACEMATCH_JWT_KEY (a random secret of 32 characters or more),
+# FACEMATCH_TEMPLATE_KEY (`facematch keys new`) and FACEMATCH_AUDIT_ANCHOR_KEY (`facematch
+# audit new-key`), and answers only clients in FACEMATCH_ALLOWED_NETWORKS (a JSON list, e.g.
+# '["10.20.0.0/16"]'; loopback by default, which from outside a container is nobody; every
+# address is refused), believing X-Forwarded-For only from FACEMATCH_TRUSTED_PROXIES. Set
 # FACEMATCH_DATABASE_URL to use PostgreSQL instead of the embedded SQLite file.
 FROM python:3.11-slim-bookworm
 

@@ -10,6 +10,10 @@ handlers, through the request's audit scope.
 
 Checkpoints sign an entry's hash with Ed25519. Entries older than the retention period are
 deleted only behind one (`app.retention`), and the chain then verifies from it.
+
+Anchors sign the head with a key the database never holds, and are kept outside it
+(`app.anchors`): whoever can write the database can recompute the chain and its head, but
+cannot rewrite or cut off anchored entries unseen.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import base64
 import binascii
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -170,21 +174,70 @@ def _key_id(key: Ed25519PublicKey) -> str:
     return hashlib.sha256(key.public_bytes(Encoding.Raw, PublicFormat.Raw)).hexdigest()[:16]
 
 
-def _signed_message(seq: int, entry_hash: str, signed_at: datetime) -> bytes:
+def _signed_message(
+    seq: int, entry_hash: str, signed_at: datetime, kind: str = "checkpoint"
+) -> bytes:
+    """What a checkpoint or an anchor signs: each kind under its own prefix, so that neither
+    signature can stand for the other."""
     at = signed_at.astimezone(UTC).isoformat(timespec="microseconds")
-    return json.dumps(["facematch audit checkpoint", seq, entry_hash, at]).encode()
+    return json.dumps([f"facematch audit {kind}", seq, entry_hash, at]).encode()
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A signed statement, kept outside the database, that the log's head was entry `seq`
+    with hash `hash` at `at`: one JSON line in the anchor sink."""
+
+    seq: int
+    hash: str
+    at: datetime
+    key_id: str
+    signature: str
+
+    def line(self) -> str:
+        at = self.at.astimezone(UTC).isoformat(timespec="microseconds")
+        fields = {"seq": self.seq, "hash": self.hash, "at": at, "key_id": self.key_id}
+        return json.dumps(fields | {"signature": self.signature}, separators=(",", ":"))
+
+    @classmethod
+    def parse(cls, line: str) -> Anchor:
+        """The anchor a line holds; ValueError if it holds none."""
+        try:
+            fields = json.loads(line)
+        except RecursionError:
+            fields = None
+        if not isinstance(fields, dict) or set(fields) != set(cls.__dataclass_fields__):
+            raise ValueError("not an audit anchor")
+        seq, entry_hash, at = fields["seq"], fields["hash"], fields["at"]
+        key_id, signature = fields["key_id"], fields["signature"]
+        texts = (entry_hash, at, key_id, signature)
+        if type(seq) is not int or seq < 1 or not all(isinstance(t, str) for t in texts):
+            raise ValueError("not an audit anchor")
+        signed_at = datetime.fromisoformat(at)
+        if signed_at.tzinfo is None:
+            raise ValueError("not an audit anchor")
+        return cls(seq, entry_hash, signed_at, key_id, signature)
 
 
 class AuditKeys:
-    """The key that signs checkpoints, if this process holds one, and every public key a
-    checkpoint may have been signed under (the signing key's own, and retired ones)."""
+    """The keys that sign checkpoints and anchors, where this process holds them, and every
+    public key either may have been signed under: the key's own, and retired ones. Each
+    kind is checked under its own key and its own retired ones only, so that the anchor key,
+    which the service holds, cannot sign the checkpoint a purge deletes entries behind."""
 
     def __init__(
-        self, signing: Ed25519PrivateKey | None, verifying: Sequence[Ed25519PublicKey] = ()
+        self,
+        signing: Ed25519PrivateKey | None,
+        verifying: Sequence[Ed25519PublicKey] = (),
+        anchoring: Ed25519PrivateKey | None = None,
+        anchor_verifying: Sequence[Ed25519PublicKey] = (),
     ) -> None:
         self.signing = signing
+        self.anchoring = anchoring
         public = [*verifying, *([signing.public_key()] if signing else [])]
         self._verifying = {_key_id(key): key for key in public}
+        anchor_public = [*anchor_verifying, *([anchoring.public_key()] if anchoring else [])]
+        self._anchor_verifying = {_key_id(key): key for key in anchor_public}
 
     def sign(self, seq: int, entry_hash: str) -> AuditCheckpoint:
         if self.signing is None:
@@ -199,15 +252,32 @@ class AuditKeys:
         )
 
     def vouches_for(self, checkpoint: AuditCheckpoint) -> bool:
-        key = self._verifying.get(checkpoint.key_id)
-        if key is None:
-            return False
         message = _signed_message(checkpoint.seq, checkpoint.hash, checkpoint.signed_at)
-        try:
-            key.verify(bytes.fromhex(checkpoint.signature), message)
-        except (InvalidSignature, ValueError):
-            return False
-        return True
+        return _holds(self._verifying, checkpoint.key_id, checkpoint.signature, message)
+
+    def anchor(self, seq: int, entry_hash: str) -> Anchor:
+        if self.anchoring is None:
+            raise ValueError("no audit anchor key is held")
+        at = datetime.now(UTC)
+        signature = self.anchoring.sign(_signed_message(seq, entry_hash, at, "anchor"))
+        return Anchor(seq, entry_hash, at, _key_id(self.anchoring.public_key()), signature.hex())
+
+    def vouches_for_anchor(self, anchor: Anchor) -> bool:
+        message = _signed_message(anchor.seq, anchor.hash, anchor.at, "anchor")
+        return _holds(self._anchor_verifying, anchor.key_id, anchor.signature, message)
+
+
+def _holds(
+    keys: Mapping[str, Ed25519PublicKey], key_id: str, signature: str, message: bytes
+) -> bool:
+    key = keys.get(key_id)
+    if key is None:
+        return False
+    try:
+        key.verify(bytes.fromhex(signature), message)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
 
 
 def checkpoint(session: Session, keys: AuditKeys, seq: int) -> AuditCheckpoint:
@@ -229,9 +299,11 @@ class Verification:
     entries: int
     first_bad_seq: int | None = None
     problem: str | None = None
+    # The newest anchor the log was found to match: the entries up to it are as anchored.
+    anchored_seq: int | None = None
 
 
-def verify(session: Session, keys: AuditKeys) -> Verification:
+def verify(session: Session, keys: AuditKeys, anchors: Sequence[str] = ()) -> Verification:
     """Walk the chain; name the first entry that is edited, out of place, inserted, or
     missing (a deleted entry shows as a gap, a cut-off tail against the head and against
     the newest checkpoint).
@@ -239,6 +311,12 @@ def verify(session: Session, keys: AuditKeys) -> Verification:
     The walk starts at the first entry, or, where entries were purged, at the newest
     checkpoint before the first entry kept: the one signed for the last entry purged. Every
     checkpoint must carry a valid signature under one of `keys` and match the entry it names.
+
+    `anchors` are the lines read back from the anchor sink, read before the walk (an anchor
+    written during it would name entries the walk has not seen). Each must hold an anchor
+    signed under one of `keys`' anchor keys, and each anchored entry must still be there with
+    the hash its anchor names: a chain recomputed after an edit, or cut short with the head
+    moved back, shows against them. Anchors of purged entries are skipped.
     """
     head = session.execute(select(AuditHead).where(AuditHead.id == 1)).scalar_one()
     checkpoints = {c.seq: c for c in session.scalars(select(AuditCheckpoint))}
@@ -250,10 +328,17 @@ def verify(session: Session, keys: AuditKeys) -> Verification:
                 seq,
                 f"the checkpoint for entry {seq} is not signed by a known audit key",
             )
+    signed = _signed_anchors(anchors, keys)
+    if isinstance(signed, Verification):
+        return signed
     first = session.scalar(select(func.min(AuditEntry.seq))) or head.seq + 1
-    anchor = checkpoints.get(max((seq for seq in checkpoints if seq < first), default=0))
-    expected_seq, prev_hash = (anchor.seq + 1, anchor.hash) if anchor else (1, GENESIS_HASH)
-    seen = 0
+    behind = checkpoints.get(max((seq for seq in checkpoints if seq < first), default=0))
+    expected_seq, prev_hash = (behind.seq + 1, behind.hash) if behind else (1, GENESIS_HASH)
+    anchored: dict[int, list[Anchor]] = {}
+    for anchor in signed:
+        if anchor.seq >= first:
+            anchored.setdefault(anchor.seq, []).append(anchor)
+    start, matched, seen = expected_seq, None, 0
     after = expected_seq - 1
     while True:
         chunk = session.scalars(
@@ -262,7 +347,14 @@ def verify(session: Session, keys: AuditKeys) -> Verification:
         for entry in chunk:
             problem = _link_problem(entry, expected_seq, prev_hash, checkpoints.get(entry.seq))
             if problem is not None:
-                return Verification(False, seen, expected_seq, problem)
+                return Verification(False, seen, expected_seq, problem, matched)
+            rewritten = [a for a in anchored.get(entry.seq, ()) if a.hash != entry.hash]
+            if rewritten:
+                # Nothing tells which entries since the newest anchor that matches were changed.
+                bad = start if matched is None else matched + 1
+                return Verification(False, seen, bad, _rewritten(rewritten[0], bad), matched)
+            if entry.seq in anchored:
+                matched = entry.seq
             expected_seq, prev_hash, seen = expected_seq + 1, entry.hash, seen + 1
         if len(chunk) < _CHUNK:
             break
@@ -270,7 +362,11 @@ def verify(session: Session, keys: AuditKeys) -> Verification:
     last = expected_seq - 1
     if head.seq != last or head.hash != prev_hash:
         return Verification(
-            False, seen, last + 1, f"the log ends at entry {last} but the head says {head.seq}"
+            False,
+            seen,
+            last + 1,
+            f"the log ends at entry {last} but the head says {head.seq}",
+            matched,
         )
     if checkpoints and max(checkpoints) > last:
         return Verification(
@@ -278,8 +374,53 @@ def verify(session: Session, keys: AuditKeys) -> Verification:
             seen,
             last + 1,
             f"the log ends at entry {last} but a signed checkpoint names entry {max(checkpoints)}",
+            matched,
         )
-    return Verification(True, seen)
+    newest = max(anchored, default=0)
+    if newest > last:
+        return Verification(
+            False,
+            seen,
+            last + 1,
+            f"the log ends at entry {last} but the anchor of {_when(anchored[newest][0])} "
+            f"names entry {newest}",
+            matched,
+        )
+    return Verification(True, seen, anchored_seq=matched)
+
+
+def _signed_anchors(lines: Sequence[str], keys: AuditKeys) -> list[Anchor] | Verification:
+    """The anchors in the lines; or, where one line holds none or one not signed under a
+    known anchor key, the verdict: a broken sink is a broken log."""
+    signed = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            anchor = Anchor.parse(line)
+        except ValueError:
+            return Verification(False, 0, None, f"line {number} of the audit anchors is no anchor")
+        if not keys.vouches_for_anchor(anchor):
+            return Verification(
+                False,
+                0,
+                anchor.seq,
+                f"the anchor of entry {anchor.seq} (line {number} of the audit anchors) is not "
+                "signed by a known audit anchor key",
+            )
+        signed.append(anchor)
+    return signed
+
+
+def _when(anchor: Anchor) -> str:
+    return anchor.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _rewritten(anchor: Anchor, first_bad: int) -> str:
+    return (
+        f"entry {anchor.seq} is not the entry anchored at {_when(anchor)}: the log was "
+        f"rewritten after it was anchored, from entry {first_bad} on"
+    )
 
 
 def _link_problem(

@@ -18,7 +18,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from tqdm import tqdm
 
 from app import audit
-from app.accounts import add_training, create_account, kind_of
+from app.accounts import (
+    ChangeKind,
+    Credentials,
+    administrators,
+    approve_change,
+    first_administrator,
+    get_change,
+    reseal_totp_seeds,
+)
+from app.anchors import FileSink, SyslogSink, anchor_head
 from app.config import KeyMissing, Settings
 from app.db import make_engine, migrate, reseal_templates, session_factory
 from app.demo import DEMO_COLUMNS, lfw_demo_rows
@@ -39,7 +48,8 @@ from app.gallery import sync_index
 from app.reports import transparency
 from app.retention import purge
 from app.schemas import NewAccount
-from auth import Role, SubjectKind
+from app.workflow import reseal_court_orders
+from auth import Role
 from index import GalleryIndex, IndexInvalid, new_key
 from matcher import ENGINES, FaceChoice, engine_spec
 
@@ -165,7 +175,7 @@ def serve(
     """Migrate the database, load the index and serve the API."""
     import uvicorn
 
-    from app.main import StartupRefused, create_app
+    from app.main import StartupRefused, create_app, server_config
 
     settings = Settings()
     try:
@@ -173,9 +183,7 @@ def serve(
     except StartupRefused as problem:
         typer.echo(f"error: {problem}", err=True)
         raise typer.Exit(2) from None
-    # uvicorn's own access log writes query strings, which may hold a licence number; the
-    # app writes its own, paths only.
-    uvicorn.run(app, host=host or settings.host, port=port or settings.port, access_log=False)
+    uvicorn.Server(server_config(app, host or settings.host, port or settings.port)).run()
 
 
 @db_cli.command("upgrade")
@@ -482,67 +490,96 @@ def demo_manifest(
     typer.echo(f"{rows} made-up licence records written to {out}")
 
 
-@accounts_cli.command("create")
-def accounts_create(
+@accounts_cli.command("first-admin")
+def accounts_first_admin(
     username: Annotated[str, typer.Argument(help="Login name (lower case)")],
-    role: Annotated[Role, typer.Option(help="The account's one role")],
 ) -> None:
-    """Create an account, the first administrator's included. A person is asked for an
-    initial password and sets up the second factor at first sign-in; a system's client
-    secret is printed here, once."""
-    sessions = _open(Settings())
-    password = None
-    if kind_of(role) is SubjectKind.person:
-        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    """Make the first administrator, while there is none: the one account made without a
+    second administrator's approval (the audit log says so). Prints its activation code,
+    once; with it the administrator sets their own password and second factor
+    (POST /v1/auth/activate)."""
+    settings = _with_keys(Settings())
     try:
-        body = NewAccount(username=username, role=role, password=password)
+        body = NewAccount(username=username, role=Role.admin)
     except ValidationError as problem:
-        typer.echo(
-            f"error: {problem.errors()[0]['loc'][0]}: {problem.errors()[0]['msg']}", err=True
-        )
+        typer.echo(f"error: username: {problem.errors()[0]['msg']}", err=True)
         raise typer.Exit(2) from None
-    try:
-        with sessions.begin() as session:
-            account, secret = create_account(session, body.username, role, password, _actor())
-    except ApiError as problem:
-        raise _refused(problem) from None
-    typer.echo(f"account {account.id} created: {account.username} ({role.value})")
-    if secret is not None:
-        typer.echo(f"client id: {account.username}\nclient secret (shown once): {secret}")
-
-
-@accounts_cli.command("train")
-def accounts_train(
-    account_id: Annotated[int, typer.Argument(help="The account's id")],
-    completed: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="Completed on")],
-    expires: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="Expires on")],
-    course: Annotated[str | None, typer.Option(help="Default: the operator course")] = None,
-) -> None:
-    """Record a completed training course for an account."""
-    settings = Settings()
     sessions = _open(settings)
     try:
         with sessions.begin() as session:
-            record = add_training(
-                session,
-                account_id,
-                course or settings.operator_course,
-                completed.date(),
-                expires.date(),
-                _actor(),
+            account, credentials = first_administrator(
+                session, body.username, settings.account_policy, _actor()
             )
     except ApiError as problem:
         raise _refused(problem) from None
-    typer.echo(f"training record {record.id} added")
+    typer.echo(f"account {account.id} created: {account.username} (admin)")
+    _print_credentials(credentials)
+
+
+def _print_credentials(credentials: Credentials | None) -> None:
+    if credentials is None:
+        return
+    if credentials.activation_code is not None:
+        assert credentials.activation_expires_at is not None
+        expires = credentials.activation_expires_at.isoformat(timespec="minutes")
+        typer.echo(f"activation code (shown once, until {expires}): {credentials.activation_code}")
+    if credentials.client_secret is not None:
+        typer.echo(f"client secret (shown once): {credentials.client_secret}")
+
+
+@accounts_cli.command("approve")
+def accounts_approve(
+    change_id: Annotated[int, typer.Argument(help="The pending change's id")],
+) -> None:
+    """Approve, on the command line, the change making the second administrator, while the
+    first is the only one: every later change is approved by a second administrator
+    through the API. Prints the new administrator's activation code, once."""
+    settings = _with_keys(Settings())
+    sessions = _open(settings)
+    try:
+        with sessions.begin() as session:
+            change = get_change(session, change_id)
+            if administrators(session) != 1 or (change.kind, change.role) != (
+                ChangeKind.create.value,
+                Role.admin.value,
+            ):
+                typer.echo(
+                    "error: the command line approves only the change making the second "
+                    "administrator, while there is one; a second administrator approves "
+                    "the rest through the API",
+                    err=True,
+                )
+                raise typer.Exit(2)
+            outcome = approve_change(session, change_id, None, _actor(), settings.account_policy)
+    except ApiError as problem:
+        raise _refused(problem) from None
+    assert outcome.account is not None
+    typer.echo(f"account {outcome.account.id} created: {outcome.account.username} (admin)")
+    _print_credentials(outcome.credentials)
 
 
 @audit_cli.command("verify")
-def audit_verify() -> None:
-    """Check the audit log's hash chain; exit 1 naming the first bad entry if it is broken."""
+def audit_verify(
+    anchors: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="Anchors to check against: an anchor file, or an export of the syslog sink "
+            "(default: the anchor file, where FACEMATCH_AUDIT_ANCHOR_SINK is the file)",
+        ),
+    ] = None,
+) -> None:
+    """Check the audit log's hash chain, and against the anchors kept outside the database;
+    exit 1 naming the first bad entry if it is broken."""
     settings = Settings()
+    sink = FileSink(anchors) if anchors is not None else settings.anchor_sink
+    if isinstance(sink, SyslogSink):
+        typer.echo("note: anchors sent to syslog are checked from an export (--anchors)", err=True)
+    lines = sink.read()
     sessions = _open(settings)
     with sessions.begin() as session:
-        result = audit.verify(session, settings.audit_keys)
+        result = audit.verify(session, settings.audit_keys, lines)
         audit.record(
             session,
             "oversight",
@@ -550,11 +587,53 @@ def audit_verify() -> None:
             _actor(),
             "intact" if result.intact else "broken",
             first_bad=result.first_bad_seq,
+            anchored=result.anchored_seq,
         )
     if not result.intact:
-        typer.echo(f"audit log BROKEN at entry {result.first_bad_seq}: {result.problem}", err=True)
+        at = "" if result.first_bad_seq is None else f" at entry {result.first_bad_seq}"
+        typer.echo(f"audit log BROKEN{at}: {result.problem}", err=True)
         raise typer.Exit(1)
-    typer.echo(f"audit log intact: {result.entries} entries")
+    anchored = result.anchored_seq
+    typer.echo(
+        f"audit log intact: {result.entries} entries, "
+        + (f"anchored up to entry {anchored}" if anchored else "no anchor checked")
+    )
+
+
+@audit_cli.command("anchor")
+def audit_anchor() -> None:
+    """Anchor the audit log's head now, outside the database, as the service does every
+    FACEMATCH_AUDIT_ANCHOR_INTERVAL_S: for a cron job where the service is not running."""
+    settings = Settings()
+    keys = settings.audit_keys
+    if keys.anchoring is None:
+        typer.echo(
+            "error: no audit anchor key is configured (FACEMATCH_AUDIT_ANCHOR_KEY; "
+            "`facematch audit new-key` makes one)",
+            err=True,
+        )
+        raise typer.Exit(2)
+    sessions = _open(settings)
+    try:
+        anchor, problem = anchor_head(sessions, keys, settings.anchor_sink), None
+    except OSError as failed:
+        anchor, problem = None, failed
+    with sessions.begin() as session:
+        audit.record(
+            session,
+            "oversight",
+            "audit.anchor",
+            _actor(),
+            "success" if problem is None else "failure",
+            anchored=anchor.seq if anchor else None,
+        )
+    if problem is not None:
+        typer.echo(f"error: the audit anchor was not written: {problem}", err=True)
+        raise typer.Exit(1)
+    if anchor is None:
+        typer.echo("the audit log is empty: nothing to anchor")
+        return
+    typer.echo(f"audit log anchored at entry {anchor.seq}")
 
 
 @audit_cli.command("new-key")
@@ -620,7 +699,8 @@ def keys_new() -> None:
 def keys_rotate(
     chunk: Annotated[int, typer.Option(min=1, help="Templates per transaction")] = 1000,
 ) -> None:
-    """Re-seal every template and every saved index under FACEMATCH_TEMPLATE_KEY.
+    """Re-seal every template, saved index, second-factor seed and court order document
+    under FACEMATCH_TEMPLATE_KEY.
 
     Give the new key as FACEMATCH_TEMPLATE_KEY and the old one in
     FACEMATCH_EARLIER_TEMPLATE_KEYS, to the service and every command, then run this; a run
@@ -640,6 +720,8 @@ def keys_rotate(
         index.save(spec.index_dir, keys)
         indexes += 1
     with sessions.begin() as session:
+        seeds = reseal_totp_seeds(session, keys)
+        orders = reseal_court_orders(session, keys)
         audit.record(
             session,
             "enrolment",
@@ -648,5 +730,10 @@ def keys_rotate(
             "success",
             templates=resealed,
             indexes=indexes,
+            totp_seeds=seeds,
+            court_orders=orders,
         )
-    typer.echo(f"{resealed} templates and {indexes} saved indexes re-sealed under the current key")
+    typer.echo(
+        f"{resealed} templates, {indexes} saved indexes, {seeds} second-factor seeds and "
+        f"{orders} court order documents re-sealed under the current key"
+    )

@@ -8,13 +8,26 @@ from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Literal
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.accounts import AccountPolicy
+from app.agencies import (
+    DEFAULT_IMMIGRATION_AGENCY_CODES,
+    DEFAULT_IMMIGRATION_AGENCY_NAMES,
+    ImmigrationAuthorities,
+)
+from app.anchors import AnchorSink, FileSink, SyslogSink, syslog_address
 from app.audit import AuditKeys, read_signing_key, read_verify_key
+from app.citations import (
+    DEFAULT_IMMIGRATION_RELATED_STATUTES,
+    DEFAULT_IMMIGRATION_STATUTES,
+    StatuteList,
+)
 from app.gallery import GallerySpec
 from app.retention import RetentionPolicy
-from app.rules import RequestPolicy, normalise_statute
+from app.rules import RequestPolicy
 from auth import LockoutPolicy, parse_rate
 from index import Layout, LayoutPolicy, TemplateKeys
 from index.sealing import key_file, read_key
@@ -54,6 +67,10 @@ class Settings(BaseSettings):
     token_minutes: int = Field(default=15, ge=1, le=60)
     lockout_failures: int = Field(default=5, ge=1)
     lockout_minutes: int = Field(default=15, ge=1)
+    # A new or reset account's one-time activation code works this long.
+    activation_hours: int = Field(default=72, ge=1, le=24 * 30)
+    # A training certificate is valid at most this long after the course.
+    training_max_validity_days: int = Field(default=366, ge=1)
     # Per-account rate limits ("10/minute", "100/hour"), counted by the service process and
     # checked before a password is hashed or a photo decoded: every attempt counts, refused
     # or not (README, "Limits").
@@ -66,6 +83,9 @@ class Settings(BaseSettings):
     allowed_networks: list[IPv4Network | IPv6Network] = Field(
         default_factory=lambda: [IPv4Network("127.0.0.0/8"), IPv6Network("::1/128")]
     )
+    # Proxies (addresses or networks) whose X-Forwarded-For and X-Forwarded-Proto are read;
+    # from anyone else those headers are ignored. None by default.
+    trusted_proxies: list[IPv4Network | IPv6Network] = []
     api_docs: bool = False
 
     # The request rules' lists (DESIGN.md rules 2-4) and what an approval authorises (rule 7).
@@ -75,8 +95,18 @@ class Settings(BaseSettings):
         "child_exploitation",
         "violent_crime",
     ]
-    immigration_statutes: list[str] = ["8 U.S.C. 1325", "8 U.S.C. 1326"]
-    immigration_agencies: list[str] = ["DHS", "ICE", "CBP", "USCIS"]
+    # Rule 3's immigration violations and the offences that make a request potentially
+    # immigration-related (rule 4), in any citation form (app/citations.py reads both):
+    # by default the whole of Title 8 and every INA section, and the immigration offences of
+    # Title 18.
+    immigration_statutes: list[str] = list(DEFAULT_IMMIGRATION_STATUTES)
+    immigration_related_statutes: list[str] = list(DEFAULT_IMMIGRATION_RELATED_STATUTES)
+    # Rule 4's immigration authorities: their codes, in any spelling, and words their names
+    # hold (app/agencies.py).
+    immigration_agencies: list[str] = list(DEFAULT_IMMIGRATION_AGENCY_CODES)
+    immigration_agency_names: list[str] = list(DEFAULT_IMMIGRATION_AGENCY_NAMES)
+    # A court order signed longer ago than this is not taken as one.
+    court_order_max_age_days: int = Field(default=365, ge=1)
     authorised_searches: int = Field(default=1, ge=1)
     authorisation_days: int = Field(default=30, ge=1)
     operator_course: str = "facial-recognition-operator"
@@ -100,6 +130,7 @@ class Settings(BaseSettings):
     index_shortlist_factor: int = Field(default=20, ge=1, le=200)
 
     max_image_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    max_court_order_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     # Any request's body; a search's is the photo and a little multipart framing.
     max_request_bytes: int = Field(default=11 * 1024 * 1024, ge=1024)
     max_image_pixels: int = Field(default=40_000_000, ge=10_000)
@@ -128,6 +159,19 @@ class Settings(BaseSettings):
     # verifiable. Development mode keeps a key of its own in data_dir when none is set.
     audit_signing_key: SecretStr | None = None
     audit_verify_keys: list[str] = []
+    # The service signs the audit log's head with this key (`facematch audit new-key`), which
+    # the database never holds, at start-up, every interval if the head moved, and at
+    # shutdown, and appends that anchor to a sink outside the database: a file (by default
+    # data_dir/audit-anchors.jsonl) or syslog (a socket path, or host:port over UDP). Outside
+    # development mode the service refuses to start without it (app.anchors).
+    audit_anchor_key: SecretStr | None = None
+    # The public keys of retired anchor keys, kept apart from the checkpoints' retired keys:
+    # the service holds the anchor key, and must never be able to vouch for a purge.
+    audit_anchor_verify_keys: list[str] = []
+    audit_anchor_interval_s: float = Field(default=300, ge=1)
+    audit_anchor_sink: Literal["file", "syslog"] = "file"
+    audit_anchor_file: Path | None = None
+    audit_anchor_syslog_address: str = "/dev/log"
 
     @field_validator("template_key", mode="before")
     @classmethod
@@ -147,19 +191,31 @@ class Settings(BaseSettings):
             read_key(key.get_secret_value())
         return keys
 
-    @field_validator("audit_signing_key")
+    @field_validator("audit_signing_key", "audit_anchor_key")
     @classmethod
     def _signing_key(cls, key: SecretStr | None) -> SecretStr | None:
         if key is not None:
             read_signing_key(key.get_secret_value())
         return key
 
-    @field_validator("audit_verify_keys")
+    @field_validator("audit_anchor_syslog_address")
+    @classmethod
+    def _syslog_address(cls, address: str) -> str:
+        syslog_address(address)
+        return address
+
+    @field_validator("audit_verify_keys", "audit_anchor_verify_keys")
     @classmethod
     def _verify_keys(cls, keys: list[str]) -> list[str]:
         for key in keys:
             read_verify_key(key)
         return keys
+
+    @field_validator("immigration_statutes", "immigration_related_statutes")
+    @classmethod
+    def _statutes(cls, statutes: list[str]) -> list[str]:
+        StatuteList(statutes)  # names an entry that is not a citation
+        return statutes
 
     @field_validator("login_rate_limit", "search_rate_limit")
     @classmethod
@@ -204,17 +260,34 @@ class Settings(BaseSettings):
 
     @property
     def audit_keys(self) -> AuditKeys:
-        """The keys audit checkpoints are signed and checked with. Outside development mode
-        with no signing key configured, they only check: nothing can be purged."""
+        """The keys audit checkpoints and anchors are signed and checked with. Outside
+        development mode with no signing key configured, they only check checkpoints:
+        nothing can be purged; with no anchor key, nothing can be anchored."""
         verifying = [read_verify_key(key) for key in self.audit_verify_keys]
-        if self.audit_signing_key is not None:
-            text = self.audit_signing_key.get_secret_value()
+        anchor_verifying = [read_verify_key(key) for key in self.audit_anchor_verify_keys]
+        signing = self._audit_key(self.audit_signing_key, "development-audit.key")
+        anchoring = self._audit_key(self.audit_anchor_key, "development-anchor.key")
+        return AuditKeys(signing, verifying, anchoring, anchor_verifying)
+
+    def _audit_key(self, key: SecretStr | None, development_file: str) -> Ed25519PrivateKey | None:
+        if key is not None:
+            text = key.get_secret_value()
         elif self.environment == "development":
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            text = key_file(self.data_dir / "development-audit.key")
+            text = key_file(self.data_dir / development_file)
         else:
-            return AuditKeys(None, verifying)
-        return AuditKeys(read_signing_key(text), verifying)
+            return None
+        return read_signing_key(text)
+
+    @property
+    def audit_anchor_path(self) -> Path:
+        return self.audit_anchor_file or self.data_dir / "audit-anchors.jsonl"
+
+    @property
+    def anchor_sink(self) -> AnchorSink:
+        if self.audit_anchor_sink == "syslog":
+            return SyslogSink(syslog_address(self.audit_anchor_syslog_address))
+        return FileSink(self.audit_anchor_path)
 
     @property
     def retention_policy(self) -> RetentionPolicy:
@@ -260,13 +333,26 @@ class Settings(BaseSettings):
     def request_policy(self) -> RequestPolicy:
         return RequestPolicy(
             qualifying_crimes=frozenset(self.qualifying_crimes),
-            immigration_statutes=frozenset(map(normalise_statute, self.immigration_statutes)),
-            immigration_agencies=frozenset(a.strip().upper() for a in self.immigration_agencies),
+            immigration_statutes=StatuteList(self.immigration_statutes),
+            immigration_related_statutes=StatuteList(self.immigration_related_statutes),
+            immigration_authorities=ImmigrationAuthorities(
+                self.immigration_agencies, self.immigration_agency_names
+            ),
+            court_order_max_age=timedelta(days=self.court_order_max_age_days),
         )
 
     @property
     def lockout_policy(self) -> LockoutPolicy:
         return LockoutPolicy(self.lockout_failures, timedelta(minutes=self.lockout_minutes))
+
+    @property
+    def account_policy(self) -> AccountPolicy:
+        return AccountPolicy(
+            self.lockout_policy,
+            timedelta(hours=self.activation_hours),
+            self.training_max_validity_days,
+            self.template_keys,
+        )
 
     def encoder(self, choice: FaceChoice = "only") -> EncoderConfig:
         """What an enrolment worker needs to encode photos as this service would."""

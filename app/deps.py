@@ -3,20 +3,22 @@ caller, authenticated from a bearer token and checked against the role table."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
 from app import audit
-from app.accounts import actor_of
+from app.accounts import AccountPolicy, actor_of
 from app.config import Settings
 from app.errors import ApiError
 from app.gallery import Gallery
 from app.models import Account
+from app.rules import RequestPolicy
 from auth import Claims, Permission, Role, SubjectKind, Throttle, TokenError, TokenIssuer, may
 from matcher import Box, FaceTemplate, MatchRule, PipelineBusy, PipelineTimeout, ProbeEncoder
 from matcher.operating_point import OperatingPoint
@@ -31,6 +33,8 @@ class Services:
     probes: ProbeEncoder
     gallery: Gallery
     tokens: TokenIssuer
+    accounts: AccountPolicy
+    request_policy: RequestPolicy
     operating_point: OperatingPoint
     # The SHA-256 of the operating point file: every search records it.
     operating_point_sha256: str
@@ -122,6 +126,13 @@ def _caller(services: Services, token: str, principal: bool = True) -> Caller:
             raise ApiError(401, "account_disabled", "This account is disabled.")
         if account.role != claims.role or account.kind != claims.kind:
             raise ApiError(401, "invalid_token", "The access token is not valid.")
+        if claims.epoch != account.token_epoch:
+            raise ApiError(
+                401,
+                "token_revoked",
+                "This access token was ended (the account was disabled, enabled, reset or "
+                "its password changed); sign in again.",
+            )
         return Caller(account.id, account.username, claims.role, claims.kind, claims.mfa)
 
 
@@ -139,28 +150,48 @@ def signed_in(
 SignedIn = Annotated[Caller, Depends(signed_in)]
 
 
+def _refuse(
+    services: Services, caller: Caller, request: Request, refusal: ApiError, **details: str
+) -> NoReturn:
+    """Audit a refused access, then raise the refusal."""
+    with services.sessions.begin() as session:
+        audit.record(
+            session,
+            "access",
+            "access.denied",
+            caller.actor,
+            f"refused:{refusal.code}",
+            path=request.url.path,
+            **details,
+        )
+    raise refusal
+
+
+def person(services: ServicesDep, caller: SignedIn, request: Request) -> Caller:
+    """A person signed in with the second factor: what every person's own change needs."""
+    if caller.kind is not SubjectKind.person:
+        refusal = ApiError(403, "forbidden", "Only a person may do this.")
+        _refuse(services, caller, request, refusal)
+    if not caller.mfa:
+        refusal = ApiError(403, "mfa_required", "Sign in with your one-time code to do this.")
+        _refuse(services, caller, request, refusal)
+    return caller
+
+
+Person = Annotated[Caller, Depends(person)]
+
+
 def require(permission: Permission) -> Callable[..., Caller]:
     """A dependency admitting callers whose role has `permission`; people need the second
     factor for everything. Refusals are audited."""
 
     def dependency(services: ServicesDep, caller: SignedIn, request: Request) -> Caller:
-        refusal = None
         if caller.kind is SubjectKind.person and not caller.mfa:
             refusal = ApiError(403, "mfa_required", "Sign in with your one-time code to do this.")
-        elif not may(caller.role, permission):
+            _refuse(services, caller, request, refusal, permission=permission.value)
+        if not may(caller.role, permission):
             refusal = ApiError(403, "forbidden", f"The {caller.role.value} role may not do this.")
-        if refusal is not None:
-            with services.sessions.begin() as session:
-                audit.record(
-                    session,
-                    "access",
-                    "access.denied",
-                    caller.actor,
-                    f"refused:{refusal.code}",
-                    permission=permission.value,
-                    path=request.url.path,
-                )
-            raise refusal
+            _refuse(services, caller, request, refusal, permission=permission.value)
         return caller
 
     return dependency
@@ -171,12 +202,12 @@ def calling_system(
     x_calling_system: Annotated[
         str | None,
         Header(
-            description="The request-review system's own access token, when it calls on "
-            "an operator's behalf"
+            description="The request-review system's own access token, when it passes on "
+            "a reviewer's decision or an operator's search beside that person's token"
         ),
     ] = None,
 ) -> Caller | None:
-    """The system invoking a search on an operator's behalf, proven by its own token."""
+    """The system passing on a person's call, proven by its own token."""
     if x_calling_system is None:
         return None
     try:
@@ -184,7 +215,7 @@ def calling_system(
         system = _caller(services, token, principal=False)
     except ApiError:
         system = None
-    if system is None or not may(system.role, Permission.call_on_behalf_of_operator):
+    if system is None or not may(system.role, Permission.act_on_behalf):
         raise ApiError(
             403,
             "unknown_calling_system",
@@ -194,3 +225,17 @@ def calling_system(
 
 
 CallingSystem = Annotated[Caller | None, Depends(calling_system)]
+
+
+async def single_form_fields(request: Request) -> None:
+    """A form that sends a field twice (two probes, two face boxes) is refused whole, never
+    half-read."""
+    form = await request.form()
+    counts = Counter(name for name, _ in form.multi_items())
+    repeated = sorted(name for name, times in counts.items() if times > 1)
+    if repeated:
+        raise ApiError(
+            422,
+            "repeated_field",
+            f"The form sends '{repeated[0]}' more than once; send each field once.",
+        )

@@ -18,11 +18,15 @@ from matcher import FaceRefusal
 
 log = logging.getLogger(__name__)
 
-# Refusals raised as Starlette's HTTPException; None: the exception's own sentence.
-_HTTP_CODES: dict[int, tuple[str, str | None]] = {
+# Refusals raised as Starlette's HTTPException: the code, and a sentence ({} takes the
+# exception's own detail).
+_HTTP_CODES: dict[int, tuple[str, str]] = {
+    # A body the form parser cannot read: too many fields, a part over its size limit,
+    # broken multipart framing.
+    400: ("malformed_request", "The request's body could not be read: {}."),
     404: ("not_found", "There is no such resource."),
     405: ("method_not_allowed", "That method is not allowed on this resource."),
-    413: ("request_too_large", None),  # app.middleware.BodyLimit
+    413: ("request_too_large", "{}"),  # app.middleware.BodyLimit
 }
 
 
@@ -86,9 +90,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, error: HTTPException) -> JSONResponse:
-        code, message = _HTTP_CODES.get(error.status_code, ("http_error", None))
-        problem = Problem(code=code, message=message or str(error.detail))
-        return await _refused(request, error.status_code, problem)
+        status = error.status_code if error.status_code in _HTTP_CODES else 400
+        code, sentence = _HTTP_CODES[status]
+        detail = str(error.detail).rstrip(".")
+        return await _refused(request, status, Problem(code=code, message=sentence.format(detail)))
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, error: Exception) -> JSONResponse:

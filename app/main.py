@@ -9,8 +9,12 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import faiss
+import uvicorn
 from fastapi import FastAPI
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from app.anchors import Anchoring
+from app.audit import AuditKeys
 from app.config import KeyMissing, Settings
 from app.db import make_engine, migrate, session_factory
 from app.deps import Services
@@ -43,12 +47,35 @@ def signing_key(settings: Settings) -> str:
     return development_key()
 
 
+def allowed_networks(settings: Settings) -> None:
+    """Outside development, an allow-list that lets in every address stops start-up: the
+    service is internal only."""
+    everyone = [n for n in settings.allowed_networks if n.prefixlen == 0]
+    if everyone and settings.environment != "development":
+        raise StartupRefused(
+            f"refusing to start: FACEMATCH_ALLOWED_NETWORKS admits every address ({everyone[0]}); "
+            "list the agency's networks"
+        )
+
+
 def template_keys(settings: Settings) -> None:
     """Outside development, no template key stops start-up: templates are kept sealed."""
     try:
         settings.template_keys
     except KeyMissing as problem:
         raise StartupRefused(f"refusing to start: {problem}") from None
+
+
+def anchor_keys(settings: Settings) -> AuditKeys:
+    """Outside development, no anchor key stops start-up: the audit log would be anchored
+    nowhere outside the database, whose writers could then rewrite it unseen."""
+    keys = settings.audit_keys
+    if keys.anchoring is None:
+        raise StartupRefused(
+            "refusing to start: no audit anchor key is configured (FACEMATCH_AUDIT_ANCHOR_KEY; "
+            "`facematch audit new-key` makes one): the audit log is anchored outside the database"
+        )
+    return keys
 
 
 def operating_point(settings: Settings) -> tuple[OperatingPoint, str]:
@@ -92,10 +119,20 @@ def build_services(
         probes,
         gallery,
         tokens,
+        settings.account_policy,
+        settings.request_policy,
         *calibrated,
         login_throttle=Throttle(settings.login_rate_limit),
         search_throttle=Throttle(settings.search_rate_limit),
     )
+
+
+def server_config(app: FastAPI, host: str, port: int) -> uvicorn.Config:
+    """How `facematch serve` runs the application. uvicorn's own access log writes query
+    strings, which may hold a licence number: the app writes its own, paths only. uvicorn
+    would believe forwarding headers from loopback: the app reads them only from
+    FACEMATCH_TRUSTED_PROXIES."""
+    return uvicorn.Config(app, host=host, port=port, access_log=False, proxy_headers=False)
 
 
 def create_app(settings: Settings | None = None, warm: bool = False) -> FastAPI:
@@ -104,13 +141,20 @@ def create_app(settings: Settings | None = None, warm: bool = False) -> FastAPI:
     settings = settings or Settings()
     # Before anything else: an app that could not start is refused.
     key = signing_key(settings)
+    allowed_networks(settings)
     template_keys(settings)
+    audit_keys = anchor_keys(settings)
     calibrated = operating_point(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = app.state.services = build_services(settings, key, calibrated, warm)
+        anchoring = Anchoring(
+            services.sessions, audit_keys, settings.anchor_sink, settings.audit_anchor_interval_s
+        )
+        anchoring.start()
         yield
+        anchoring.stop()
         services.probes.close()
 
     docs = settings.api_docs
@@ -132,4 +176,9 @@ def create_app(settings: Settings | None = None, warm: bool = False) -> FastAPI:
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     app.add_middleware(AccessLog)
     app.add_middleware(InternalOnly, networks=settings.allowed_networks)
+    if settings.trusted_proxies:
+        # Outermost: the client a trusted proxy forwards for is the one the allow-list checks.
+        app.add_middleware(
+            ProxyHeadersMiddleware, trusted_hosts=[str(n) for n in settings.trusted_proxies]
+        )
     return app

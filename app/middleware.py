@@ -77,6 +77,12 @@ class BodyLimit:
         await self.app(scope, counted, send)
 
 
+def printable(path: str) -> str:
+    """A path as the log may show it: control characters (a %0A that would start a forged
+    line), non-ASCII and backslashes escaped."""
+    return path.encode("unicode_escape").decode("ascii")
+
+
 class AccessLog:
     """One line per request, path only: a query string may hold a licence number."""
 
@@ -90,7 +96,9 @@ class AccessLog:
 
         async def logged(message: Message) -> None:
             if message["type"] == "http.response.start":
-                access.info("%s %s %d", scope["method"], scope["path"], message["status"])
+                access.info(
+                    "%s %s %d", scope["method"], printable(scope["path"]), message["status"]
+                )
             await send(message)
 
         await self.app(scope, receive, logged)

@@ -116,7 +116,11 @@ class GalleryRevision(Base):
 
 class Account(Base):
     """A person (password and TOTP second factor) or a system (client id and secret), with
-    exactly one role: nobody holds two duties through one account."""
+    exactly one role: nobody holds two duties through one account.
+
+    A person's account starts with neither password nor second factor, only a one-time
+    activation code, with which the person sets both: nobody else ever learns them.
+    """
 
     __tablename__ = "accounts"
 
@@ -124,15 +128,46 @@ class Account(Base):
     username: Mapped[str] = mapped_column(String(64), unique=True)
     kind: Mapped[str] = mapped_column(String(16))
     role: Mapped[str] = mapped_column(String(32))
-    # Argon2 hash of the password (a person) or the client secret (a system).
-    secret_hash: Mapped[str] = mapped_column(String(256))
-    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    # Argon2 hash of the password (a person) or the client secret (a system); None until a
+    # person activates the account, and again after a reset.
+    secret_hash: Mapped[str | None] = mapped_column(String(256))
+    # Argon2 hash of the one-time activation code, and when it stops working.
+    activation_hash: Mapped[str | None] = mapped_column(String(256))
+    activation_expires_at: Mapped[datetime | None]
+    # The TOTP seed, sealed like templates (bound to the account).
+    totp_seed: Mapped[bytes | None] = mapped_column(LargeBinary)
     totp_active: Mapped[bool] = mapped_column(Boolean, default=False)
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None]
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Every token carries the epoch it was made in; disabling, enabling, a reset or a new
+    # password moves it on, and older tokens are refused.
+    token_epoch: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=_now)
+
+
+class AccountChange(Base):
+    """A change that confers power (an account with a powerful role made, re-enabled or
+    reset; an operator's training recorded), waiting for a second administrator: it takes
+    effect only when someone other than the administrator who asked approves it."""
+
+    __tablename__ = "account_changes"
+
+    id: Mapped[int] = mapped_column(Id64, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    # The account changed; None for an account still to be made.
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    username: Mapped[str | None] = mapped_column(String(64))
+    role: Mapped[str | None] = mapped_column(String(32))
+    course: Mapped[str | None] = mapped_column(String(100))
+    completed_on: Mapped[date | None] = mapped_column(Date)
+    expires_on: Mapped[date | None] = mapped_column(Date)
+    requested_by: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    requested_at: Mapped[datetime] = mapped_column(default=_now)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    decided_at: Mapped[datetime | None]
 
 
 class TrainingRecord(Base):
@@ -159,6 +194,10 @@ class AgencyRequest(Base):
     agency_name: Mapped[str] = mapped_column(String(200))
     agency_code: Mapped[str] = mapped_column(String(32))
     agency_kind: Mapped[str] = mapped_column(String(16))
+    # The agency the information is for, when the requesting agency asks on another's
+    # behalf: screening reads the request as that agency's.
+    information_for_name: Mapped[str | None] = mapped_column(String(200))
+    information_for_code: Mapped[str | None] = mapped_column(String(32))
     immigration_authority: Mapped[bool] = mapped_column(Boolean)
     case_number: Mapped[str] = mapped_column(String(100))
     requesting_officer: Mapped[str] = mapped_column(String(200))
@@ -184,6 +223,37 @@ class AgencyRequest(Base):
     reviews: Mapped[list[Review]] = relationship(
         back_populates="request", order_by="Review.id", cascade="all, delete-orphan"
     )
+    operators: Mapped[list[AssignedOperator]] = relationship(
+        order_by="AssignedOperator.operator_id", cascade="all, delete-orphan"
+    )
+    court_order_document: Mapped[CourtOrderDocument | None] = relationship(
+        cascade="all, delete-orphan"
+    )
+
+
+class AssignedOperator(Base):
+    """An operator the unit administrator's approval assigned: only they may search."""
+
+    __tablename__ = "assigned_operators"
+
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"), primary_key=True)
+    operator_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+
+    operator: Mapped[Account] = relationship()
+
+
+class CourtOrderDocument(Base):
+    """The court order itself, as the requesting agency sent it, sealed like templates and
+    bound to its request and hash; its SHA-256 is the one the request declared."""
+
+    __tablename__ = "court_order_documents"
+
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"), primary_key=True)
+    media_type: Mapped[str] = mapped_column(String(32))
+    size: Mapped[int] = mapped_column(Integer)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    uploaded_by: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    uploaded_at: Mapped[datetime] = mapped_column(default=_now)
 
 
 class Review(Base):

@@ -17,7 +17,7 @@ from pydantic import (
 )
 
 from app.rules import AgencyKind, Decision, LegalProcess, Level, Status
-from auth import MIN_PASSWORD_LENGTH, Role
+from auth import MAX_PASSWORD_LENGTH, Role
 from matcher.operating_point import OperatingPoint
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
@@ -153,6 +153,19 @@ class Login(Input):
     totp_code: str | None = Field(default=None, max_length=10)
 
 
+class Activation(Input):
+    """A person's first step: their own password, with the one-time code they were given."""
+
+    username: str = Field(max_length=64)
+    activation_code: str = Field(max_length=64)
+    password: str = Field(max_length=MAX_PASSWORD_LENGTH)
+
+
+class PasswordChange(Input):
+    current_password: str = Field(max_length=1024)
+    new_password: str = Field(max_length=MAX_PASSWORD_LENGTH)
+
+
 class ClientCredentials(Input):
     client_id: str = Field(max_length=64)
     client_secret: str = Field(max_length=1024)
@@ -176,10 +189,11 @@ class TotpCode(Input):
 
 
 class NewAccount(Input):
+    """An account, one role. No password: a person sets their own with the activation code
+    the response carries; a system gets a client secret."""
+
     username: Username
     role: Role
-    # A person's initial password; a system gets a client secret instead.
-    password: str | None = Field(default=None, min_length=MIN_PASSWORD_LENGTH, max_length=1024)
 
 
 class AccountView(BaseModel):
@@ -188,16 +202,42 @@ class AccountView(BaseModel):
     kind: str
     role: Role
     active: bool
+    # A person who has not yet set their own password with an activation code.
+    awaiting_activation: bool
     totp_active: bool
     locked_until: datetime | None
 
 
-class CreatedAccount(AccountView):
-    # A system's secret, shown once and stored only as a hash.
-    client_secret: str | None = None
+class CredentialsView(BaseModel):
+    """Shown once, to the administrator who made the change take effect, to hand to the
+    person (or to configure in the system); stored only as hashes."""
+
+    activation_code: str | None
+    activation_expires_at: datetime | None
+    client_secret: str | None
 
 
-class AccountChange(Input):
+class AccountChangeView(BaseModel):
+    """A change waiting for (or decided by) a second administrator."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    kind: str
+    account_id: int | None
+    username: str | None
+    role: Role | None
+    course: str | None
+    completed_on: date | None
+    expires_on: date | None
+    requested_by: int | None
+    requested_at: datetime
+    status: Literal["pending", "approved", "rejected"]
+    decided_by: int | None
+    decided_at: datetime | None
+
+
+class ActiveChange(Input):
     active: bool
 
 
@@ -206,12 +246,6 @@ class NewTraining(Input):
     completed_on: date
     expires_on: date
 
-    @model_validator(mode="after")
-    def _in_order(self) -> NewTraining:
-        if self.expires_on < self.completed_on:
-            raise ValueError("expires_on is before completed_on")
-        return self
-
 
 class TrainingView(BaseModel):
     id: int
@@ -219,6 +253,16 @@ class TrainingView(BaseModel):
     course: str
     completed_on: date
     expires_on: date
+
+
+class AccountOutcome(BaseModel):
+    """What an account call did: the account as it is now and, once, its new credentials;
+    or the change that waits for a second administrator (status 202)."""
+
+    account: AccountView | None
+    credentials: CredentialsView | None
+    training: TrainingView | None
+    pending_change: AccountChangeView | None
 
 
 # Requests and reviews
@@ -236,13 +280,24 @@ class Crime(Input):
     statutes: list[Text] = Field(default_factory=list, max_length=20)
 
 
+AgencyCode = Annotated[str, StringConstraints(to_upper=True, min_length=1, max_length=32)]
+
+
+class Agency(Input):
+    name: Text
+    code: AgencyCode
+
+
 class NewRequest(Input):
     """An agency's request (rule 1). Screening reads it as submitted; it is kept as is."""
 
     agency_name: Text
-    agency_code: Annotated[str, StringConstraints(to_upper=True, min_length=1, max_length=32)]
+    agency_code: AgencyCode
     agency_kind: AgencyKind
     immigration_authority: bool = False
+    # The agency the information is for, when the requesting agency asks on another's behalf
+    # (a task force for ICE, say): the request is screened as that agency's.
+    information_for: Agency | None = None
     case_number: Text
     requesting_officer: Text
     crime: Crime
@@ -282,27 +337,47 @@ class Authorisation(BaseModel):
     expires_at: datetime
 
 
+class CourtOrderView(BaseModel):
+    court: str
+    judge: str
+    signed_on: date
+    document_sha256: str
+    # Whether the document itself is on file (GET /v1/requests/{id}/court-order).
+    document_on_file: bool
+
+
 class RequestView(BaseModel):
+    """Every fact of a request a reviewer decides on, the screening result and the rule
+    that decided it, the review trail, and what an approval authorised."""
+
     id: int
     status: Status
     submitted_at: datetime
     agency_name: str
+    agency_code: str
     agency_kind: AgencyKind
+    information_for: Agency | None
     case_number: str
+    requesting_officer: str
     crime_category: str
+    # As submitted, and as screening read them.
     statutes: list[str]
+    citations: list[str]
     legal_process: LegalProcess
+    court_order: CourtOrderView | None
+    narrative: str
     screening: ScreeningView
     awaiting: Level | None
     reviews: list[ReviewView]
+    assigned_operators: list[str]
     authorisation: Authorisation | None
 
 
 class NewReview(Input):
     decision: Decision
     reason: str = Field(min_length=1, max_length=2000)
-    # The request-review system names the reviewer whose decision it records.
-    reviewer: str | None = Field(default=None, max_length=64)
+    # The unit administrator's approval names the operators who may search (usernames).
+    operators: list[Username] = Field(default_factory=list, max_length=10)
 
 
 # Human review of a search, and what is released
@@ -385,6 +460,9 @@ class AuditVerification(BaseModel):
     entries: int
     first_bad_seq: int | None
     problem: str | None
+    # The newest anchor (outside the database) the log matched: entries up to it are as
+    # they were when anchored.
+    anchored_seq: int | None
 
 
 class AuditEntryView(BaseModel):

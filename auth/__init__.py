@@ -3,9 +3,17 @@
 Pure policy and cryptography: the accounts themselves live in the service's database.
 """
 
+from auth.activation import canonical_code, new_activation_code
 from auth.lockout import LockoutPolicy, is_locked
-from auth.passwords import MIN_PASSWORD_LENGTH, hash_secret, needs_rehash, verify_secret
-from auth.roles import PERMISSIONS, SERVICE_ROLES, Permission, Role, may
+from auth.passwords import (
+    MAX_PASSWORD_LENGTH,
+    MIN_PASSWORD_LENGTH,
+    hash_secret,
+    needs_rehash,
+    password_problem,
+    verify_secret,
+)
+from auth.roles import DUAL_CONTROL_ROLES, PERMISSIONS, SERVICE_ROLES, Permission, Role, may
 from auth.throttle import Throttle, parse_rate
 from auth.tokens import (
     Claims,
@@ -16,9 +24,11 @@ from auth.tokens import (
     signing_key_problem,
 )
 from auth.totp import accepted_step, new_secret, provisioning_uri
-from auth.training import certification_current
+from auth.training import certification_current, training_problem
 
 __all__ = [
+    "DUAL_CONTROL_ROLES",
+    "MAX_PASSWORD_LENGTH",
     "MIN_PASSWORD_LENGTH",
     "PERMISSIONS",
     "SERVICE_ROLES",
@@ -31,15 +41,19 @@ __all__ = [
     "TokenError",
     "TokenIssuer",
     "accepted_step",
+    "canonical_code",
     "certification_current",
     "development_key",
     "hash_secret",
     "is_locked",
     "may",
     "needs_rehash",
+    "new_activation_code",
     "new_secret",
     "parse_rate",
+    "password_problem",
     "provisioning_uri",
     "signing_key_problem",
+    "training_problem",
     "verify_secret",
 ]

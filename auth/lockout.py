@@ -1,4 +1,6 @@
-"""Account lockout after repeated failed logins."""
+"""Account lockout after repeated failed sign-ins: `max_failures` in a row lock the account
+for `lock_for`, and the count restarts, so the next lock needs as many failures again. The
+count itself is kept in the database, one failure added per statement (app.accounts)."""
 
 from __future__ import annotations
 
@@ -10,14 +12,6 @@ from datetime import datetime, timedelta
 class LockoutPolicy:
     max_failures: int = 5
     lock_for: timedelta = timedelta(minutes=15)
-
-    def after_failure(self, failures: int, now: datetime) -> tuple[int, datetime | None]:
-        """The failure count and lock expiry after one more failure: the count restarts once
-        an account locks, so the next lock needs as many failures again."""
-        failures += 1
-        if failures >= self.max_failures:
-            return 0, now + self.lock_for
-        return failures, None
 
 
 def is_locked(locked_until: datetime | None, now: datetime) -> bool:

@@ -22,13 +22,21 @@ class Role(StrEnum):
 # a second factor.
 SERVICE_ROLES = frozenset({Role.review_system})
 
+# Roles that confer power over searches, approvals or accounts: making or re-enabling such an
+# account, resetting its credentials, and recording an operator's training take effect only
+# when a second administrator approves (app.accounts, "dual control").
+DUAL_CONTROL_ROLES = frozenset(
+    {Role.operator, Role.director, Role.governor_office, Role.admin, Role.review_system}
+)
+
 
 class Permission(StrEnum):
     submit_request = "submit_request"
     read_request = "read_request"
     review_request = "review_request"
+    read_court_order = "read_court_order"
     search = "search"
-    call_on_behalf_of_operator = "call_on_behalf_of_operator"
+    act_on_behalf = "act_on_behalf"
     decide = "decide"
     lookup_disclosures = "lookup_disclosures"
     read_reports = "read_reports"
@@ -50,12 +58,15 @@ PERMISSIONS: dict[Permission, frozenset[Role]] = {
     Permission.read_request: frozenset(
         {Role.review_system, Role.records_clerk, Role.operator, Role.auditor, *_REVIEWERS}
     ),
-    # The review system records decisions that named reviewers made in it.
-    Permission.review_request: frozenset({Role.review_system, *_REVIEWERS}),
+    # Only the person who holds the level's role decides it, under their own second factor;
+    # the review system may pass the decision on beside the reviewer's token, never alone.
+    Permission.review_request: frozenset(_REVIEWERS),
+    Permission.read_court_order: frozenset(_REVIEWERS),
     # Only a trained operator searches; admins and reviewers never do.
     Permission.search: frozenset({Role.operator}),
-    # The review system may invoke a search, but only beside an operator's own token.
-    Permission.call_on_behalf_of_operator: frozenset({Role.review_system}),
+    # The review system may pass on a reviewer's decision or an operator's search, but only
+    # beside that person's own token (X-Calling-System carries the system's).
+    Permission.act_on_behalf: frozenset({Role.review_system}),
     Permission.decide: frozenset({Role.operator}),
     Permission.lookup_disclosures: frozenset({Role.records_clerk, Role.auditor}),
     Permission.read_reports: frozenset({Role.auditor}),

@@ -1,8 +1,9 @@
 """Short-lived signed access tokens (JWT, HS256, via PyJWT).
 
-A token says who (subject), which role, whether the second factor was used, and whether the
-subject is a person or a system. It is checked against the account on every request too, so
-a disabled account's tokens stop working at once.
+A token says who (subject), which role, whether the second factor was used, whether the
+subject is a person or a system, and the account's token epoch when it was made. It is
+checked against the account on every request too: disabling, enabling or resetting an
+account, or changing its password, moves the epoch on, and every older token stops working.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 import jwt
+from zxcvbn import zxcvbn
 
 from auth.roles import Role
 
@@ -21,6 +23,11 @@ ISSUER = "facematch"
 MIN_KEY_LENGTH = 32
 # Keys that appear in examples and templates: refused outside development.
 KNOWN_DEFAULT_KEYS = frozenset({"", "secret", "changeme", "change-me", "changethis", "development"})
+# A key a person made up ("aaaa…", "my-super-secret-jwt-key", "changeme" repeated) is refused
+# by zxcvbn's estimate of the guesses it takes: 10^30 is about 100 bits; a random key such as
+# `secrets.token_urlsafe(32)` estimates at 10^43. zxcvbn reads at most 72 characters.
+MIN_KEY_GUESSES_LOG10 = 30
+_KEY_CHARACTERS_JUDGED = 72
 
 
 class SubjectKind(StrEnum):
@@ -40,6 +47,7 @@ class Claims:
     role: Role
     kind: SubjectKind
     mfa: bool
+    epoch: int
     expires_at: datetime
 
 
@@ -49,6 +57,12 @@ def signing_key_problem(key: str | None) -> str | None:
         return "no signing key is configured (FACEMATCH_JWT_KEY), or it is a well-known default"
     if len(key) < MIN_KEY_LENGTH:
         return f"the signing key (FACEMATCH_JWT_KEY) is shorter than {MIN_KEY_LENGTH} characters"
+    if zxcvbn(key[:_KEY_CHARACTERS_JUDGED])["guesses_log10"] < MIN_KEY_GUESSES_LOG10:
+        return (
+            "the signing key (FACEMATCH_JWT_KEY) is of low variety (repeated, sequential or "
+            "made of words): make one with `python -c 'import secrets; "
+            "print(secrets.token_urlsafe(48))'`"
+        )
     return None
 
 
@@ -62,7 +76,13 @@ class TokenIssuer:
         self.lifetime = lifetime
 
     def issue(
-        self, subject: int, role: Role, kind: SubjectKind, mfa: bool, now: datetime | None = None
+        self,
+        subject: int,
+        role: Role,
+        kind: SubjectKind,
+        mfa: bool,
+        epoch: int,
+        now: datetime | None = None,
     ) -> str:
         now = now or datetime.now(UTC)
         claims = {
@@ -71,6 +91,7 @@ class TokenIssuer:
             "roles": [role.value],
             "kind": kind.value,
             "mfa": mfa,
+            "epoch": epoch,
             "iat": int(now.timestamp()),
             "exp": int((now + self.lifetime).timestamp()),
             "jti": secrets.token_hex(8),
@@ -84,7 +105,7 @@ class TokenIssuer:
                 self._key,
                 algorithms=[ALGORITHM],
                 issuer=ISSUER,
-                options={"require": ["exp", "iat", "iss", "sub"]},
+                options={"require": ["exp", "iat", "iss", "sub", "epoch"]},
             )
         except jwt.ExpiredSignatureError:
             raise TokenError("token_expired", "The access token has expired; sign in again.")
@@ -97,6 +118,7 @@ class TokenIssuer:
                 role=Role(role),
                 kind=SubjectKind(claims["kind"]),
                 mfa=claims["mfa"] is True,
+                epoch=int(claims["epoch"]),
                 expires_at=datetime.fromtimestamp(claims["exp"], UTC),
             )
         except (KeyError, TypeError, ValueError):

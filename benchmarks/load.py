@@ -31,6 +31,7 @@ from PIL import Image
 from public_sets import DATASETS
 from runner import ROOT, machine, write
 
+from app.audit import new_signing_key
 from app.demo import DEMO_COLUMNS, lfw_demo_rows
 from app.rules import LEVEL_ROLE, required_levels
 
@@ -84,6 +85,7 @@ class Service:
             FACEMATCH_DATA_DIR=str(data_dir),
             FACEMATCH_JWT_KEY=secrets.token_urlsafe(48),
             FACEMATCH_TEMPLATE_KEY=new_key(),
+            FACEMATCH_AUDIT_ANCHOR_KEY=new_signing_key(),
             FACEMATCH_ENGINE=engine,
             FACEMATCH_AUTHORISED_SEARCHES="1000000",
             # Every client searches as one operator: the load, not the per-account limit.

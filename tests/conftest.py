@@ -30,11 +30,13 @@ DATASETS = Path(
     )
 )
 SAMPLES = DATASETS / "samples"
-TEST_KEY = "test-signing-key-" + "k" * 32
+# The tests' token signing key: as `secrets.token_urlsafe(48)` makes one.
+TEST_KEY = "fW6hOMJli19sPY8_R2TRYEyGwnbzv-zOGkwvx2YgWiJY5qKsfEo2895KuXLalkJn"
 # 32 bytes in URL-safe base64, as `facematch keys new` prints one.
 TEST_TEMPLATE_KEY = "dGVzdC10ZW1wbGF0ZS1rZXktMzItYnl0ZXMtbG9uZyE="
 # As `facematch audit new-key` prints one.
 TEST_AUDIT_KEY = "dGVzdC1hdWRpdC1zaWduaW5nLWtleS0zMi1ieXRlcyE="
+TEST_ANCHOR_KEY = "BguqnW58FSKgc2Ag4gzhMb_KaLcK9yjBPstbGt63T_s="
 LFW = DATASETS / "lfw"
 
 
@@ -96,6 +98,7 @@ def settings(database_url: str, engine_name: EngineName, tmp_path: Path) -> Sett
         jwt_key=TEST_KEY,
         template_key=TEST_TEMPLATE_KEY,
         audit_signing_key=TEST_AUDIT_KEY,
+        audit_anchor_key=TEST_ANCHOR_KEY,
         engine=engine_name,
     )
 

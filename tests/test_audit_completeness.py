@@ -18,6 +18,8 @@ from app.models import AuditEntry
 from auth import Role
 from tests.conftest import sample
 from tests.governance import (
+    COURT_ORDER,
+    COURT_ORDER_DOCUMENT,
     PASSWORD,
     REVIEWERS,
     Staff,
@@ -62,6 +64,8 @@ def test_every_state_changing_route_writes_exactly_one_entry_allowed_or_refused(
     staff = Staff(sessions, settings)
     for username, role in [
         ("ada.admin", Role.admin),
+        ("ben.admin", Role.admin),
+        ("aldo.auditor", Role.auditor),
         ("rita.records", Role.records_clerk),
         ("olga.operator", Role.operator),
         ("review-system", Role.review_system),
@@ -81,13 +85,27 @@ def test_every_state_changing_route_writes_exactly_one_entry_allowed_or_refused(
         if "json" in request:
             ledger.call(route, path, actor[allowed], 422, headers=staff.headers(allowed), json=[])
 
-    # Accounts.
+    # Accounts, and the changes a second administrator approves.
     route = ("POST", "/v1/accounts")
-    person = {"username": "nia.new", "role": "operator", "password": PASSWORD}
+    person = {"username": "nia.new", "role": "auditor"}
     created = ledger.call(route, route[1], actor["ada.admin"], 201, headers=admin, json=person)
-    new_id = created.json()["id"]
+    new_id = created.json()["account"]["id"]
+    code = created.json()["credentials"]["activation_code"]
     refused_three_ways(route, route[1], "ada.admin", json=person)
     ledger.call(route, route[1], actor["ada.admin"], 409, headers=admin, json=person)  # taken
+    powerful = {"username": "oli.operator", "role": "operator"}
+    pending = ledger.call(route, route[1], actor["ada.admin"], 202, headers=admin, json=powerful)
+    change = pending.json()["pending_change"]["id"]
+
+    route, path = (
+        ("POST", "/v1/account-changes/{change_id}/approve"),
+        f"/v1/account-changes/{change}/approve",
+    )
+    ledger.call(route, path, actor["ada.admin"], 403, headers=admin)  # their own
+    refused_three_ways(route, path, "ben.admin")
+    made = ledger.call(route, path, actor["ben.admin"], 200, headers=staff.headers("ben.admin"))
+    operator_id = made.json()["account"]["id"]
+    ledger.call(route, path, actor["ben.admin"], 409, headers=staff.headers("ben.admin"))
 
     route, path = ("PATCH", "/v1/accounts/{account_id}"), f"/v1/accounts/{new_id}"
     ledger.call(route, path, actor["ada.admin"], 200, headers=admin, json={"active": True})
@@ -95,24 +113,48 @@ def test_every_state_changing_route_writes_exactly_one_entry_allowed_or_refused(
     missing = "/v1/accounts/999999"
     ledger.call(route, missing, actor["ada.admin"], 404, headers=admin, json={"active": True})
 
-    route, path = ("POST", "/v1/accounts/{account_id}/training"), f"/v1/accounts/{new_id}/training"
+    route, path = ("POST", "/v1/accounts/{account_id}/reset"), f"/v1/accounts/{new_id}/reset"
+    code = ledger.call(route, path, actor["ada.admin"], 200, headers=admin).json()["credentials"][
+        "activation_code"
+    ]
+    refused_three_ways(route, path, "ada.admin")
+
+    route = ("POST", "/v1/accounts/{account_id}/training")
+    path = f"/v1/accounts/{operator_id}/training"
     today = date.today()
     course = {
         "course": settings.operator_course,
         "completed_on": str(today),
         "expires_on": str(today + timedelta(days=365)),
     }
-    ledger.call(route, path, actor["ada.admin"], 201, headers=admin, json=course)
+    training = ledger.call(route, path, actor["ada.admin"], 202, headers=admin, json=course)
     refused_three_ways(route, path, "ada.admin", json=course)
+    future = course | {"completed_on": str(today + timedelta(days=1))}
+    ledger.call(route, path, actor["ada.admin"], 422, headers=admin, json=future)
 
-    # Signing in, and the new person's second factor.
+    route = ("POST", "/v1/account-changes/{change_id}/reject")
+    path = f"/v1/account-changes/{training.json()['pending_change']['id']}/reject"
+    refused_three_ways(route, path, "ben.admin")
+    ledger.call(route, path, actor["ben.admin"], 200, headers=staff.headers("ben.admin"))
+    ledger.call(route, path, actor["ben.admin"], 409, headers=staff.headers("ben.admin"))
+
+    # The new person activates their account and sets up their second factor.
+    route = ("POST", "/v1/auth/activate")
+    activation = {"username": "nia.new", "activation_code": code, "password": PASSWORD}
+    ledger.call(
+        route, route[1], f"account:{new_id}", 401, json=activation | {"activation_code": "X"}
+    )
+    ledger.call(route, route[1], "anonymous", 422, json=activation | {"password": "password1234"})
+    ledger.call(route, route[1], "anonymous", 422, json={"username": "nia.new"})
+    first = ledger.call(route, route[1], f"account:{new_id}", 200, json=activation)
+    nia = {"Authorization": f"Bearer {first.json()['access_token']}"}
+
     route = ("POST", "/v1/auth/login")
     password_only = {"username": "nia.new", "password": PASSWORD}
-    first = ledger.call(route, route[1], f"account:{new_id}", 200, json=password_only)
+    ledger.call(route, route[1], f"account:{new_id}", 200, json=password_only)
     wrong = {"username": "nia.new", "password": "not the password"}
     ledger.call(route, route[1], f"account:{new_id}", 401, json=wrong)
     ledger.call(route, route[1], "anonymous", 422, json={"username": "nia.new"})
-    nia = {"Authorization": f"Bearer {first.json()['access_token']}"}
 
     route = ("POST", "/v1/auth/totp")
     setup = ledger.call(route, route[1], f"account:{new_id}", 200, headers=nia)
@@ -126,6 +168,15 @@ def test_every_state_changing_route_writes_exactly_one_entry_allowed_or_refused(
         ("POST", "/v1/auth/totp"), "/v1/auth/totp", f"account:{new_id}", 409, headers=nia
     )  # already set up
 
+    route = ("POST", "/v1/auth/password")
+    change_to = {"current_password": PASSWORD, "new_password": "quartz lantern meadow 91"}
+    ledger.call(route, route[1], f"account:{new_id}", 403, headers=nia, json=change_to)  # no mfa
+    auditor = staff.headers("aldo.auditor")
+    ledger.call(route, route[1], "anonymous", 401, json=change_to)
+    not_mine = change_to | {"current_password": "not the password"}
+    ledger.call(route, route[1], actor["aldo.auditor"], 422, headers=auditor, json=not_mine)
+    ledger.call(route, route[1], actor["aldo.auditor"], 204, headers=auditor, json=change_to)
+
     route = ("POST", "/v1/auth/token")
     secret = {"client_id": "review-system", "client_secret": staff.secrets["review-system"]}
     ledger.call(route, route[1], actor["review-system"], 200, json=secret)
@@ -134,9 +185,14 @@ def test_every_state_changing_route_writes_exactly_one_entry_allowed_or_refused(
 
     # A request, its reviews, a search under it and the operator's decision.
     route = ("POST", "/v1/requests")
-    request_id = ledger.call(
-        route, route[1], actor["rita.records"], 201, headers=clerk, json=request_body()
-    ).json()["id"]
+
+    def clerk_submits(body: dict[str, Any], submitting: tuple[str, str] = route) -> int:
+        submitted = ledger.call(
+            submitting, submitting[1], actor["rita.records"], 201, headers=clerk, json=body
+        )
+        return int(submitted.json()["id"])
+
+    request_id = clerk_submits(request_body())
     refused_three_ways(route, route[1], "rita.records", json=request_body())
 
     route, path = (
@@ -148,10 +204,20 @@ def test_every_state_changing_route_writes_exactly_one_entry_allowed_or_refused(
     refused_three_ways(route, path, first_reviewer, json=approve)
     for role in (Role.staff_reviewer, Role.manager, Role.unit_admin):
         reviewer = REVIEWERS[role]
-        ledger.call(
-            route, path, actor[reviewer], 201, headers=staff.headers(reviewer), json=approve
-        )
-    ledger.call(route, path, actor[reviewer], 409, headers=staff.headers(reviewer), json=approve)
+        body = approve | ({"operators": ["olga.operator"]} if role is Role.unit_admin else {})
+        ledger.call(route, path, actor[reviewer], 201, headers=staff.headers(reviewer), json=body)
+    ledger.call(route, path, actor[reviewer], 409, headers=staff.headers(reviewer), json=body)
+
+    route = ("PUT", "/v1/requests/{request_id}/court-order")
+    ordered = request_body(legal_process="court_order", court_order=COURT_ORDER)
+    ordered_id = clerk_submits(ordered)
+    path = f"/v1/requests/{ordered_id}/court-order"
+    document = {"document": ("order.pdf", COURT_ORDER_DOCUMENT)}
+    refused_three_ways(route, path, "rita.records", files=document)
+    other = {"document": ("order.pdf", b"%PDF-1.7\nsome other order\n")}
+    ledger.call(route, path, actor["rita.records"], 422, headers=clerk, files=other)
+    ledger.call(route, path, actor["rita.records"], 204, headers=clerk, files=document)
+    ledger.call(route, path, actor["rita.records"], 409, headers=clerk, files=document)
 
     route = ("POST", "/v1/requests/{request_id}/searches")
     path = f"/v1/requests/{request_id}/searches"

@@ -15,15 +15,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from app import audit
+from app.accounts import create_account
 from app.cli import cli
 from app.config import Settings
 from app.enrolment import Enrolment, Reject, stored_photos
 from app.gallery import Gallery
-from app.models import AuditEntry, Base, LicenseRecord, Template
+from app.models import Account, AuditEntry, Base, LicenseRecord, Template
+from auth import Role
 from matcher import Matcher, MatchRule, load_engine
 from matcher.operating_point import load_operating_point
 from tests.conftest import DATASETS, TEST_AUDIT_KEY, TEST_TEMPLATE_KEY
-from tests.governance import PASSWORD
 from tests.live import FACEMATCH, service_environment
 from tests.test_enrolment import lfw_rows, write_manifest
 
@@ -60,12 +61,6 @@ def reenroll(settings: Settings, model: str, rejects: Path):  # type: ignore[no-
 def _encoding(settings: Settings, *args: str):  # type: ignore[no-untyped-def]
     options = ("--images", str(DATASETS), "--face", "central", "--workers", "1")
     return invoke(settings, *args, *options)
-
-
-def create_person(settings: Settings, username: str, role: str, password: str = PASSWORD):  # type: ignore[no-untyped-def]
-    return invoke(
-        settings, "accounts", "create", username, "--role", role, typed=f"{password}\n{password}\n"
-    )
 
 
 def test_migrations_create_exactly_the_models(sessions: sessionmaker[Session]) -> None:
@@ -118,45 +113,40 @@ def test_a_manifest_that_is_not_utf8_csv_is_refused(settings: Settings, tmp_path
     assert result.exit_code == 2 and "not a UTF-8 CSV file" in result.output
 
 
-def test_accounts_training_audit_and_report_commands(
+def test_the_first_administrator_and_the_second_are_made_on_the_command_line_and_no_more(
     settings: Settings, sessions: sessionmaker[Session]
 ) -> None:
-    weak = create_person(settings, "ada.admin", "admin", password="short")
-    assert weak.exit_code == 2 and "password" in weak.output
-    created = create_person(settings, "ada.admin", "admin")
-    assert created.exit_code == 0 and "ada.admin (admin)" in created.output
-    assert PASSWORD not in created.output
-    taken = create_person(settings, "ada.admin", "admin")
-    assert taken.exit_code == 2 and "already exists" in taken.output
-    system = invoke(settings, "accounts", "create", "review-system", "--role", "review_system")
-    assert system.exit_code == 0 and "client secret (shown once)" in system.output
-    operator = create_person(settings, "olga.operator", "operator")
-    operator_id = re.search(r"account (\d+) created", operator.output)[1]  # type: ignore[index]
-    trained = invoke(
-        settings,
-        "accounts",
-        "train",
-        operator_id,
-        "--completed",
-        "2026-01-05",
-        "--expires",
-        "2027-01-05",
-    )
-    assert trained.exit_code == 0, trained.output
-    assert (
-        invoke(
-            settings,
-            "accounts",
-            "train",
-            "999",
-            "--completed",
-            "2026-01-05",
-            "--expires",
-            "2027-01-05",
-        ).exit_code
-        == 2
-    )
+    invalid = invoke(settings, "accounts", "first-admin", "Ada Admin")
+    assert invalid.exit_code == 2 and "username" in invalid.output
+    first = invoke(settings, "accounts", "first-admin", "ada.admin")
+    assert first.exit_code == 0 and "ada.admin (admin)" in first.output
+    assert re.search(r"activation code \(shown once, until .+\): [A-Z2-7]{4}-", first.output)
+    again = invoke(settings, "accounts", "first-admin", "eve.admin")
+    assert again.exit_code == 2 and "An administrator exists already" in again.output
+    with sessions.begin() as session:
+        ada = session.scalar(select(Account.id).where(Account.username == "ada.admin"))
+        assert ada is not None
+        policy = settings.account_policy
+        second = create_account(session, "ben.admin", Role.admin, ada, policy).change
+        operator = create_account(session, "olga.operator", Role.operator, ada, policy).change
+        assert second is not None and operator is not None
+    not_an_admin = invoke(settings, "accounts", "approve", str(operator.id))
+    assert not_an_admin.exit_code == 2 and "second administrator" in not_an_admin.output
+    approved = invoke(settings, "accounts", "approve", str(second.id))
+    assert approved.exit_code == 0 and "ben.admin (admin)" in approved.output
+    assert "activation code" in approved.output
+    # Two administrators now: every further change is approved by one of them, in the API.
+    refused = invoke(settings, "accounts", "approve", str(operator.id))
+    assert refused.exit_code == 2
+    with sessions() as session:
+        entries = session.scalars(select(AuditEntry).order_by(AuditEntry.seq)).all()
+    made = [(e.event_type, e.actor, json.loads(e.details)) for e in entries]
+    assert made[0][0] == "account.create" and made[0][2]["first_administrator"] is True
+    assert ("account_change.approve", made[0][1]) == made[-1][:2]
 
+
+def test_audit_and_report_commands(settings: Settings, sessions: sessionmaker[Session]) -> None:
+    assert invoke(settings, "accounts", "first-admin", "ada.admin").exit_code == 0
     report = invoke(
         settings, "report", "transparency", "--from", "2026-01-01", "--to", "2027-01-01"
     )

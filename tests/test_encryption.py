@@ -19,9 +19,13 @@ from app.db import template_vector, templates_by_id
 from app.enrolment import read_manifest
 from app.gallery import sync_index
 from app.main import StartupRefused, create_app
-from app.models import AuditEntry, Template
+from app.models import Account, AuditEntry, Template
+from app.schemas import NewRequest
+from app.workflow import attach_court_order, court_order_document, submit
+from auth import Role
 from index import SealingError, TemplateKeys, new_key
 from tests.conftest import DATASETS, TEST_TEMPLATE_KEY
+from tests.governance import COURT_ORDER, COURT_ORDER_DOCUMENT, Staff, request_body
 from tests.test_cli import enrol, invoke
 from tests.test_enrolment import enrolment, lfw_rows, write_manifest
 
@@ -63,12 +67,20 @@ def test_templates_are_sealed_in_the_database_and_bound_to_their_row(
         sync_index(sessions, settings.gallery_spec, settings.gallery_spec.empty_index())
 
 
-def test_rotation_reseals_every_template_and_the_saved_index(
+def test_rotation_reseals_every_template_the_saved_index_seeds_and_court_orders(
     sessions: sessionmaker[Session], settings: Settings, tmp_path: Path
 ) -> None:
     manifest = write_manifest(tmp_path / "m.csv", lfw_rows(3))
     assert enrol(settings, manifest).exit_code == 0
     before = {row.id: template_vector(row, settings.template_keys) for row in stored(sessions)}
+    staff = Staff(sessions, settings)
+    clerk = staff.add("rita.records", Role.records_clerk)
+    with sessions.begin() as session:
+        ordered = request_body(legal_process="court_order", court_order=COURT_ORDER)
+        request = submit(
+            session, NewRequest.model_validate(ordered), settings.request_policy, clerk
+        )
+        attach_court_order(session, request.id, clerk, COURT_ORDER_DOCUMENT, settings.template_keys)
     fresh = new_key()
     rotating = {
         "FACEMATCH_TEMPLATE_KEY": fresh,
@@ -76,7 +88,9 @@ def test_rotation_reseals_every_template_and_the_saved_index(
     }
     rotated = invoke(settings, "keys", "rotate", "--chunk", "2", env=rotating)
     assert rotated.exit_code == 0, rotated.output
-    assert "3 templates and 1 saved indexes re-sealed" in rotated.output
+    assert (
+        "3 templates, 1 saved indexes, 1 second-factor seeds and 1 court order documents re-sealed"
+    ) in rotated.output
 
     # Under the new key alone: every template opens unchanged, and so does the saved index.
     only_new = settings.model_copy(
@@ -89,8 +103,14 @@ def test_rotation_reseals_every_template_and_the_saved_index(
     assert only_new.gallery_spec.saved_index().count == 3
     with pytest.raises(SealingError):
         template_vector(stored(sessions)[0], TemplateKeys.from_text(TEST_TEMPLATE_KEY))
+    with sessions() as session:
+        seed = session.get_one(Account, clerk).totp_seed
+        assert seed is not None
+        assert keys.open(seed, f"totp:{clerk}").decode() == staff.totp["rita.records"]
+        document, _ = court_order_document(session, request.id, clerk, keys)
+        assert document == COURT_ORDER_DOCUMENT
     again = invoke(settings, "keys", "rotate", env=rotating)
-    assert "0 templates and 1 saved indexes re-sealed" in again.output
+    assert "0 templates, 1 saved indexes, 0 second-factor seeds and 0 court" in again.output
     with sessions() as session:
         assert session.scalars(
             select(AuditEntry.outcome).where(AuditEntry.event_type == "keys.rotate")

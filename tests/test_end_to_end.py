@@ -18,7 +18,7 @@ from app.schemas import RELEASED_FIELDS
 from matcher import ENGINES
 from matcher.operating_point import load_operating_point
 from tests.conftest import LFW
-from tests.governance import COURT_ORDER, request_body
+from tests.governance import COURT_ORDER, COURT_ORDER_DOCUMENT, request_body
 from tests.live import (
     Agency,
     approved_request,
@@ -97,6 +97,12 @@ def test_from_request_to_release_over_http(
     assert submitted.status_code == 201
     request = submitted.json()
     assert request["screening"]["passed"] and request["screening"]["immigration_related"]
+    uploaded = client.put(
+        f"/v1/requests/{request['id']}/court-order",
+        headers=agency.headers["review-system"],
+        files={"document": ("order.pdf", COURT_ORDER_DOCUMENT)},
+    )
+    assert uploaded.status_code == 204
     for reviewer in ("sam.staff", "mia.manager", "uma.unitadmin", "dan.director"):
         review(client, agency, request["id"], reviewer)
     approved = review(client, agency, request["id"], "gail.governor")

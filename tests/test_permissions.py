@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.config import Settings
 from auth import Role, SubjectKind, TokenIssuer
 from tests.conftest import sample
-from tests.governance import PASSWORD, Staff, request_body
+from tests.governance import Staff, request_body
 
 R = Role
 PEOPLE = [r for r in Role if r is not Role.review_system]
@@ -58,18 +58,28 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/v1/auth/token"): everyone("401 invalid_credentials"),  # wrong secret
     ("POST", "/v1/auth/totp"): everyone("401", signed_in="409"),  # already set up
     ("POST", "/v1/auth/totp/confirm"): everyone("401", signed_in="409"),  # nothing pending
+    ("POST", "/v1/auth/activate"): everyone("401 invalid_activation"),  # no such code
+    # A person's own password: the current one given is wrong.
+    ("POST", "/v1/auth/password"): only({r: "422" for r in PEOPLE})
+    | {R.review_system.value: "403 forbidden"},
     ("POST", "/v1/accounts"): only({R.admin: "201"}),
     ("GET", "/v1/accounts"): only({R.admin: "200"}),
     ("PATCH", "/v1/accounts/{account_id}"): only({R.admin: "404"}),
+    ("POST", "/v1/accounts/{account_id}/reset"): only({R.admin: "404"}),
     ("POST", "/v1/accounts/{account_id}/training"): only({R.admin: "404"}),
+    ("GET", "/v1/account-changes"): only({R.admin: "200"}),
+    ("POST", "/v1/account-changes/{change_id}/approve"): only({R.admin: "404"}),
+    ("POST", "/v1/account-changes/{change_id}/reject"): only({R.admin: "404"}),
     ("POST", "/v1/requests"): only({R.review_system: "201", R.records_clerk: "201"}),
     ("GET", "/v1/requests/{request_id}"): only(
         {r: "404" for r in [*REVIEWERS, R.review_system, R.records_clerk, R.operator, R.auditor]}
     ),
-    # The review system must name the reviewer (422); a reviewer finds no such request.
-    ("POST", "/v1/requests/{request_id}/reviews"): only(
-        {R.review_system: "422"} | {r: "404" for r in REVIEWERS}
+    # Only the reviewer decides: the review system alone is refused.
+    ("POST", "/v1/requests/{request_id}/reviews"): only({r: "404" for r in REVIEWERS}),
+    ("PUT", "/v1/requests/{request_id}/court-order"): only(
+        {R.review_system: "404", R.records_clerk: "404"}
     ),
+    ("GET", "/v1/requests/{request_id}/court-order"): only({r: "404" for r in REVIEWERS}),
     ("POST", "/v1/requests/{request_id}/searches"): only({R.operator: "404"}),
     ("POST", "/v1/searches/{search_id}/decision"): only({R.operator: "404"}),
     ("GET", "/v1/disclosures"): only({R.records_clerk: "200", R.auditor: "200"}),
@@ -92,12 +102,23 @@ _usernames = (f"new.account{n}" for n in itertools.count())
 
 def call(client: TestClient, method: str, path: str, headers: dict[str, str]) -> Any:
     """One call per route that an allowed caller gets through, to a known answer."""
-    target = path.format(account_id=MISSING, request_id=MISSING, search_id=MISSING)
+    target = path.format(
+        account_id=MISSING, request_id=MISSING, search_id=MISSING, change_id=MISSING
+    )
     body: dict[str, Any] = {
         "/v1/auth/login": {"username": "nobody", "password": "wrong password"},
         "/v1/auth/token": {"client_id": "nobody", "client_secret": "wrong"},
         "/v1/auth/totp/confirm": {"code": "000000"},
-        "/v1/accounts": {"username": next(_usernames), "role": "auditor", "password": PASSWORD},
+        "/v1/auth/activate": {
+            "username": "nobody",
+            "activation_code": "AAAA-BBBB",
+            "password": "quartz lantern meadow 91",
+        },
+        "/v1/auth/password": {
+            "current_password": "not the password",
+            "new_password": "quartz lantern meadow 91",
+        },
+        "/v1/accounts": {"username": next(_usernames), "role": "auditor"},
         f"/v1/accounts/{MISSING}": {"active": True},
         f"/v1/accounts/{MISSING}/training": {
             "course": "c",
@@ -114,6 +135,9 @@ def call(client: TestClient, method: str, path: str, headers: dict[str, str]) ->
     }
     if target.endswith("/searches"):
         files = {"probe": ("probe.jpg", sample("obama.jpg"))}
+        return client.request(method, target, headers=headers, files=files)
+    if target.endswith("/court-order") and method == "PUT":
+        files = {"document": ("order.pdf", b"%PDF-1.7\n")}
         return client.request(method, target, headers=headers, files=files)
     return client.request(
         method, target, headers=headers, json=body.get(target), params=query.get(target)
@@ -133,10 +157,10 @@ def column_headers(staff: Staff, settings: Settings) -> dict[str, dict[str, str]
     staff.disable("dora.disabled")
     admin = staff.ids["admin"]
     expired = staff.tokens.issue(
-        admin, Role.admin, SubjectKind.person, True, now=datetime.now(UTC) - timedelta(hours=1)
+        admin, Role.admin, SubjectKind.person, True, 0, now=datetime.now(UTC) - timedelta(hours=1)
     )
     forged = TokenIssuer("some-other-key-" + "z" * 32, timedelta(minutes=15)).issue(
-        admin, Role.admin, SubjectKind.person, True
+        admin, Role.admin, SubjectKind.person, True, 0
     )
     bearer = lambda token: {"Authorization": f"Bearer {token}"}  # noqa: E731
     columns = {role.value: staff.headers(role.value.replace("_", "-")) for role in Role}

@@ -9,8 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from app.handlers import _HTTP_CODES
+from matcher.refusals import REFUSAL_CODES
 from tests.conftest import DATASETS
-from tests.governance import PASSWORD
 from tests.live import free_port
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -35,7 +36,6 @@ def test_the_readme_walkthrough_works_as_written(tmp_path: Path) -> None:
         ["bash", "-c", script],
         cwd=tmp_path,
         env=env,
-        input=f"{PASSWORD}\n{PASSWORD}\n",
         capture_output=True,
         text=True,
         timeout=600,
@@ -48,8 +48,37 @@ def test_the_readme_walkthrough_works_as_written(tmp_path: Path) -> None:
         line for line in lines if line in {"manager", "in_review", "approved"}
     ]
     out = done.stdout
+    assert "facial-recognition-operator" in lines and "the order on file" in lines
     assert '"last_name":"Merkel","date_of_birth"' in out and '"decision":"confirmed"' in out
     assert '"agency_name":"Homeland Security Investigations","request_id":2' in out
     assert '"rejected_by_rule":{"3":1}' in out and '"forwarded_to_governor_office":1' in out
     assert '"searches":1,"confirmations":1,"releases":1' in out
     assert '"intact":true' in out and "audit log intact" in out
+
+
+# Every refusal the service makes, found where it is made.
+_RAISED = re.compile(
+    r'(?:ApiError\(\s*\d{3},\s*|TokenError\(\s*|problem_response\(\s*\d{3},\s*|code=)"([a-z_]+)"'
+)
+
+
+def refusal_codes() -> set[str]:
+    root = README.parent
+    sources = [*(root / "app").rglob("*.py"), *(root / "auth").rglob("*.py")]
+    codes = {code for path in sources for code in _RAISED.findall(path.read_text())}
+    http = {code for code, _ in _HTTP_CODES.values()}
+    return codes | http | set(REFUSAL_CODES)
+
+
+def test_every_refusal_code_is_in_the_readme_table_and_no_other() -> None:
+    text = README.read_text()
+    table = text[text.index("Every refusal is a 4xx") : text.index("## Configuration")]
+    documented = {
+        code
+        for line in table.splitlines()
+        if line.startswith("| `")
+        for code in re.findall(r"`([a-z_]+)`", line.split(" | ")[0])
+    }
+    # administrator_exists is the command line's: it answers as an exit code, not over HTTP;
+    # internal_error is the 500 no refusal may become.
+    assert refusal_codes() - {"administrator_exists", "internal_error"} == documented

@@ -1,17 +1,20 @@
-"""Signing in: people with a password and a TOTP code, systems with client credentials; and a
-person's one-time set-up of the second factor."""
+"""Signing in: people with a password and a TOTP code, systems with client credentials; a
+person's activation of their account (their own password, then their own second factor),
+and changing their password."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.accounts import confirm_totp, get_account, sign_in, start_totp
-from app.deps import Services, ServicesDep, SessionDep, SignedIn
+from app.accounts import activate, change_password, confirm_totp, get_account, sign_in, start_totp
+from app.deps import Person, Services, ServicesDep, SessionDep, SignedIn
 from app.models import Account
 from app.schemas import (
     AccessToken,
+    Activation,
     ClientCredentials,
     Login,
+    PasswordChange,
     TotpCode,
     TotpSetup,
     problems,
@@ -28,7 +31,9 @@ router = APIRouter(
 def _token(services: Services, account: Account, kind: SubjectKind, mfa: bool) -> AccessToken:
     lifetime = services.tokens.lifetime
     return AccessToken(
-        access_token=services.tokens.issue(account.id, Role(account.role), kind, mfa),
+        access_token=services.tokens.issue(
+            account.id, Role(account.role), kind, mfa, account.token_epoch
+        ),
         expires_in=int(lifetime.total_seconds()),
         mfa=mfa,
     )
@@ -44,7 +49,7 @@ def login(body: Login, services: ServicesDep, session: SessionDep) -> AccessToke
         body.password,
         body.totp_code,
         SubjectKind.person,
-        services.settings.lockout_policy,
+        services.accounts,
         services.login_throttle,
     )
     return _token(services, account, SubjectKind.person, mfa)
@@ -61,22 +66,56 @@ def client_token(
         body.client_secret,
         None,
         SubjectKind.system,
-        services.settings.lockout_policy,
+        services.accounts,
         services.login_throttle,
     )
     return _token(services, account, SubjectKind.system, mfa=False)
 
 
+@router.post("/activate", response_model=AccessToken, name="account.activate")
+def activate_account(body: Activation, services: ServicesDep, session: SessionDep) -> AccessToken:
+    """A person sets their own password with the activation code they were given (once,
+    before it expires). The token (mfa: false) is good only for setting up the second
+    factor, next."""
+    account = activate(
+        session,
+        body.username,
+        body.activation_code,
+        body.password,
+        services.accounts,
+        services.login_throttle,
+    )
+    return _token(services, account, SubjectKind.person, mfa=False)
+
+
 @router.post("/totp", response_model=TotpSetup, name="totp.start")
-def set_up_totp(caller: SignedIn, session: SessionDep) -> TotpSetup:
+def set_up_totp(caller: SignedIn, services: ServicesDep, session: SessionDep) -> TotpSetup:
     """Start the second factor: the otpauth URI is shown this once."""
     with session.begin():
-        uri = start_totp(session, get_account(session, caller.id))
+        uri = start_totp(session, get_account(session, caller.id), services.accounts.keys)
     return TotpSetup(otpauth_uri=uri)
 
 
 @router.post("/totp/confirm", status_code=204, name="totp.confirm")
-def confirm_totp_code(body: TotpCode, caller: SignedIn, session: SessionDep) -> None:
+def confirm_totp_code(
+    body: TotpCode, caller: SignedIn, services: ServicesDep, session: SessionDep
+) -> None:
     """Turn the second factor on with a first code; then sign in again with a code."""
     with session.begin():
-        confirm_totp(session, get_account(session, caller.id), body.code)
+        confirm_totp(session, get_account(session, caller.id), body.code, services.accounts.keys)
+
+
+@router.post("/password", status_code=204, name="password.change")
+def new_password(
+    body: PasswordChange, caller: Person, services: ServicesDep, session: SessionDep
+) -> None:
+    """A person changes their own password; every token of theirs, this one too, stops
+    working: sign in again."""
+    with session.begin():
+        change_password(
+            session,
+            get_account(session, caller.id),
+            body.current_password,
+            body.new_password,
+            services.login_throttle,
+        )

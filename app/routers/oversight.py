@@ -90,9 +90,12 @@ def verify_audit_log(
     services: ServicesDep, session: SessionDep, caller: Auditor
 ) -> AuditVerification:
     """Walk the hash chain from the start or the newest purge's signed checkpoint; name the
-    first entry edited, deleted, inserted or moved."""
+    first entry edited, deleted, inserted or moved, or rewritten or cut off after it was
+    anchored (against the configured anchor file; a syslog sink is checked with `facematch
+    audit verify --anchors`)."""
+    anchors = services.settings.anchor_sink.read()
     with session.begin():
-        result = audit.verify(session, services.settings.audit_keys)
+        result = audit.verify(session, services.settings.audit_keys, anchors)
         audit.record(
             session,
             _COMPONENT,
@@ -100,5 +103,6 @@ def verify_audit_log(
             caller.actor,
             "intact" if result.intact else "broken",
             first_bad=result.first_bad_seq,
+            anchored=result.anchored_seq,
         )
     return AuditVerification.model_validate(result, from_attributes=True)

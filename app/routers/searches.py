@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Form, UploadFile
 
 from app import audit
-from app.deps import Caller, CallingSystem, ServicesDep, SessionDep, require
+from app.deps import Caller, CallingSystem, ServicesDep, SessionDep, require, single_form_fields
 from app.errors import ApiError
 from app.schemas import (
     Candidate,
@@ -72,13 +72,17 @@ def check_declared_type(declared: str | None, data: bytes) -> None:
 
 
 @router.post(
-    "/requests/{request_id}/searches", response_model=SearchResult, status_code=201, name="search"
+    "/requests/{request_id}/searches",
+    response_model=SearchResult,
+    status_code=201,
+    name="search",
 )
 def search(
     request_id: RowId,
     services: ServicesDep,
     session: SessionDep,
     operator: Annotated[Caller, Depends(require(Permission.search))],
+    _one_each: Annotated[None, Depends(single_form_fields)],
     system: CallingSystem,
     probe: Annotated[UploadFile, File(description="JPEG or PNG photo of the face to search")],
     face_box: Annotated[

@@ -1,0 +1,80 @@
+"""What arrives over HTTP before any rule runs: forwarding headers, the access log's lines,
+and bodies the form parser cannot read. Served as `facematch serve` serves it."""
+
+from __future__ import annotations
+
+import logging
+from ipaddress import ip_network
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.config import Settings
+from app.main import create_app
+from auth import Role
+from tests.conftest import sample
+from tests.governance import Staff
+from tests.live import served_in_thread
+
+OFFICE = ip_network("10.20.0.0/16")
+
+
+def test_forwarding_headers_are_believed_only_from_a_trusted_proxy(settings: Settings) -> None:
+    office_only = settings.model_copy(update={"allowed_networks": [OFFICE]})
+    spoofed = {"X-Forwarded-For": "10.20.0.5"}
+    with served_in_thread(create_app(office_only)) as client:
+        # Anyone on the host, or behind a proxy nobody listed, claims to be in the office.
+        refused = client.get("/v1/health", headers=spoofed)
+        assert refused.status_code == 403 and refused.json()["code"] == "client_not_allowed"
+    behind_proxy = office_only.model_copy(update={"trusted_proxies": [ip_network("127.0.0.1/32")]})
+    with served_in_thread(create_app(behind_proxy)) as client:
+        assert client.get("/v1/health", headers=spoofed).status_code == 200
+        # The proxy appends the address it saw: the client's own claim before it is ignored.
+        chained = {"X-Forwarded-For": "10.20.0.5, 203.0.113.9"}
+        assert client.get("/v1/health", headers=chained).status_code == 403
+        assert client.get("/v1/health").status_code == 403  # the proxy itself is not let in
+
+
+def test_control_characters_in_a_path_cannot_forge_a_log_line(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="app.access")
+    with served_in_thread(create_app(settings)) as client:
+        client.get("/v1/requests/1%0A2026-12-01 GET /v1/health 200%0D%1B[2J")
+    [line] = [r.getMessage() for r in caplog.records if r.name == "app.access"]
+    assert "\n" not in line and "\r" not in line and "\x1b" not in line
+    assert line.startswith("GET /v1/requests/1\\n2026-12-01") and line.endswith(" 404")
+
+
+def test_bodies_the_form_parser_cannot_read_get_a_documented_code(
+    settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    staff = Staff(sessions, settings)
+    staff.add("olga.operator", Role.operator)
+    olga = staff.headers("olga.operator")
+    path = "/v1/requests/1/searches"
+    photo = ("probe.jpg", sample("obama.jpg"), "image/jpeg")
+    with served_in_thread(create_app(settings)) as client:
+        huge_box = client.post(
+            path, headers=olga, files={"probe": photo}, data={"face_box": "1" * 2**21}
+        )
+        many = client.post(
+            path, headers=olga, files={"probe": photo}, data={f"f{i}": "1" for i in range(1500)}
+        )
+        broken = client.post(
+            path,
+            headers=olga | {"Content-Type": "multipart/form-data; boundary=B"},
+            content=b"no parts",
+        )
+        for response in (huge_box, many, broken):
+            assert response.status_code == 400 and response.json()["code"] == "malformed_request"
+            assert response.json()["message"].startswith("The request's body could not be read")
+        json_body = client.post(
+            "/v1/auth/login",
+            headers={"Content-Type": "application/json"},
+            content=b'{"username": "\xff\xfe", "password": "x"}',
+        )
+        assert json_body.status_code == 400 and json_body.json()["code"] == "malformed_request"
+        # Two probes: refused whole, neither searched.
+        two = client.post(path, headers=olga, files=[("probe", photo), ("probe", photo)])
+        assert two.status_code == 422 and two.json()["code"] == "repeated_field"

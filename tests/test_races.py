@@ -1,0 +1,224 @@
+"""No race changes an outcome: each call that must happen once is sent ten or more times at
+the same moment, over real HTTP, on SQLite and on PostgreSQL, and exactly one wins."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+
+import httpx
+import pyotp
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.config import Settings
+from app.main import create_app
+from app.models import (
+    Account,
+    AccountChange,
+    AgencyRequest,
+    AuditEntry,
+    Disclosure,
+    LicenseRecord,
+    Search,
+    SearchCandidate,
+)
+from auth import Role
+from tests.governance import PASSWORD, Staff, request_body
+from tests.live import at_once, served_in_thread
+
+TIMES = 12
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The rate limits are not what these tests try: every call gets through to the race."""
+    return settings.model_copy(
+        update={"login_rate_limit": "1000/minute", "search_rate_limit": "1000/minute"}
+    )
+
+
+@pytest.fixture
+def served(settings: Settings) -> httpx.Client:
+    with served_in_thread(create_app(settings)) as client:
+        yield client  # type: ignore[misc]
+
+
+def outcomes(sessions: sessionmaker[Session], event: str) -> Counter[str]:
+    with sessions() as session:
+        return Counter(
+            session.scalars(select(AuditEntry.outcome).where(AuditEntry.event_type == event))
+        )
+
+
+def decided_search(sessions: sessionmaker[Session], staff: Staff) -> int:
+    """A search with one candidate, waiting for the operator's decision (written as the
+    search route would leave it: the race is in the decision)."""
+    clerk = staff.add("rita.records", Role.records_clerk)
+    operator = staff.add("olga.operator", Role.operator)
+    with sessions.begin() as session:
+        record = LicenseRecord(
+            license_number="WDL0RACE001",
+            first_name="Ann",
+            last_name="Example",
+            date_of_birth=date(1980, 1, 1),
+        )
+        body = request_body()
+        request = AgencyRequest(
+            submitted_by=clerk,
+            agency_name=body["agency_name"],
+            agency_code=body["agency_code"],
+            agency_kind="local",
+            immigration_authority=False,
+            case_number=body["case_number"],
+            requesting_officer=body["requesting_officer"],
+            crime_category="narcotics",
+            statutes=body["crime"]["statutes"],
+            legal_process="subpoena",
+            narrative=body["narrative"],
+            immigration_related=False,
+            screening_outcome="passed",
+            screening_rule="2",
+            screening_reason="a criminal investigation of a specific crime",
+            status="approved",
+        )
+        session.add_all([record, request])
+        session.flush()
+        search = Search(
+            request_id=request.id,
+            operator_id=operator,
+            probe_sha256="0" * 64,
+            model_id="sface",
+            index_revision=1,
+            threshold=0.5,
+            margin=0.0,
+            operating_point_sha256="0" * 64,
+            candidates=[SearchCandidate(rank=1, record_id=record.id, distance=0.3)],
+        )
+        session.add(search)
+        session.flush()
+        return search.id
+
+
+def test_one_decision_on_a_search_whatever_is_sent_at_once(
+    served: httpx.Client, sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    staff = Staff(sessions, settings)
+    staff.add("aldo.auditor", Role.auditor)
+    search_id = decided_search(sessions, staff)
+    olga = staff.headers("olga.operator")
+    path = f"/v1/searches/{search_id}/decision"
+    bodies = [{"confirmed_rank": None}, {"confirmed_rank": 1}] * (TIMES // 2)
+    answers = at_once([lambda b=b: served.post(path, headers=olga, json=b) for b in bodies])
+    statuses = Counter(a.status_code for a in answers)
+    assert statuses == {200: 1, 409: TIMES - 1}, statuses
+    assert {a.json()["code"] for a in answers if a.status_code == 409} == {"already_decided"}
+    [won] = [a.json() for a in answers if a.status_code == 200]
+    with sessions() as session:
+        search = session.get_one(Search, search_id)
+        disclosures = session.scalars(select(Disclosure)).all()
+    assert search.decision == won["decision"]
+    assert len(disclosures) == (1 if won["decision"] == "confirmed" else 0)
+    assert outcomes(sessions, "search.decision") == {
+        won["decision"]: 1,
+        "refused:already_decided": TIMES - 1,
+    }
+    today = date.today()
+    report = served.get(
+        "/v1/reports/transparency",
+        params={"from": str(today), "to": str(today + timedelta(days=1))},
+        headers=staff.headers("aldo.auditor"),
+    ).json()
+    assert report["confirmations"] == report["releases"] == len(disclosures)
+
+
+def test_a_one_time_code_signs_in_once_however_many_sign_ins_carry_it(
+    served: httpx.Client, sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    staff = Staff(sessions, settings)
+    staff.add("aldo.auditor", Role.auditor)
+    code = pyotp.TOTP(staff.totp["aldo.auditor"]).now()
+    login = {"username": "aldo.auditor", "password": PASSWORD, "totp_code": code}
+    answers = at_once([lambda: served.post("/v1/auth/login", json=login)] * TIMES)
+    assert Counter(a.status_code for a in answers) == {200: 1, 401: TIMES - 1}
+    assert outcomes(sessions, "login") == {
+        "success": 1,
+        "refused:invalid_credentials": TIMES - 1,
+    }
+
+
+@pytest.mark.parametrize("max_failures", [100, 5])
+def test_every_failed_sign_in_sent_at_once_is_counted(
+    settings: Settings, sessions: sessionmaker[Session], max_failures: int
+) -> None:
+    lenient = settings.model_copy(update={"lockout_failures": max_failures})
+    staff = Staff(sessions, lenient)
+    account_id = staff.add("aldo.auditor", Role.auditor)
+    wrong = {"username": "aldo.auditor", "password": "not the password", "totp_code": "000000"}
+    with served_in_thread(create_app(lenient)) as served:
+        answers = at_once([lambda: served.post("/v1/auth/login", json=wrong)] * TIMES)
+    assert {a.status_code for a in answers} == {401}
+    with sessions() as session:
+        account = session.get_one(Account, account_id)
+    if max_failures > TIMES:
+        assert account.failed_logins == TIMES and account.locked_until is None
+    else:
+        # Locked, and the count restarted at each lock: every failure still counted.
+        assert account.locked_until is not None and account.locked_until > datetime.now(UTC)
+        assert account.failed_logins == TIMES % max_failures
+
+
+def test_an_activation_code_activates_once(
+    served: httpx.Client, sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    staff = Staff(sessions, settings)
+    staff.add("ada.admin", Role.admin)
+    created = served.post(
+        "/v1/accounts",
+        headers=staff.headers("ada.admin"),
+        json={"username": "nia.new", "role": "auditor"},
+    ).json()
+    code = created["credentials"]["activation_code"]
+    passwords = [f"lilac orbit fennel {n}" for n in range(TIMES)]
+    answers = at_once(
+        [
+            lambda p=p: served.post(
+                "/v1/auth/activate",
+                json={"username": "nia.new", "activation_code": code, "password": p},
+            )
+            for p in passwords
+        ]
+    )
+    assert Counter(a.status_code for a in answers) == {200: 1, 401: TIMES - 1}
+    assert outcomes(sessions, "account.activate") == {
+        "success": 1,
+        "refused:invalid_activation": TIMES - 1,
+    }
+
+
+def test_a_pending_change_is_approved_once(
+    served: httpx.Client, sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    staff = Staff(sessions, settings)
+    staff.add("ada.admin", Role.admin)
+    staff.add("ben.admin", Role.admin)
+    staff.add("cai.admin", Role.admin)
+    asked = served.post(
+        "/v1/accounts",
+        headers=staff.headers("ada.admin"),
+        json={"username": "oli.operator", "role": "operator"},
+    )
+    assert asked.status_code == 202
+    path = f"/v1/account-changes/{asked.json()['pending_change']['id']}/approve"
+    approvers = [staff.headers("ben.admin"), staff.headers("cai.admin")] * (TIMES // 2)
+    answers = at_once([lambda h=h: served.post(path, headers=h) for h in approvers])
+    assert Counter(a.status_code for a in answers) == {200: 1, 409: TIMES - 1}
+    with sessions() as session:
+        operators = session.scalars(select(Account).where(Account.username == "oli.operator")).all()
+        change = session.scalars(select(AccountChange)).one()
+    assert len(operators) == 1 and change.status == "approved"
+    assert outcomes(sessions, "account_change.approve") == {
+        "success": 1,
+        "refused:change_closed": TIMES - 1,
+    }
