@@ -24,7 +24,8 @@ from PIL import Image
 from public_sets import CACHE, lfw_photos, split, utkface_photos
 from runner import run_per_engine
 
-from app.config import Settings
+from app.core.composition import encoder, quality_policy
+from app.core.settings import Settings
 from calibration.calibrate import usable_templates
 from calibration.photos import encode
 from calibration.rates import Templates, interval, non_mated_pairs, people_bootstrap
@@ -120,8 +121,8 @@ def measure(engine: str, workers: int) -> dict:
     }
     for name, photos in (("utkface", utkface_photos()), ("lfw", lfw_photos())):
         held_out = split(photos, "held-out")
-        encoded = encode(held_out, settings.encoder("central"), workers, CACHE)
-        templates = usable_templates(name, encoded, settings.quality_policy)
+        encoded = encode(held_out, encoder(settings, "central"), workers, CACHE)
+        templates = usable_templates(name, encoded, quality_policy(settings))
         references = reference_thresholds(templates, spec.metric)
         counts = group_counts(templates, spec.metric, [point.threshold, *references])
         at_point = per_group(counts, 0)
@@ -142,7 +143,7 @@ def measure(engine: str, workers: int) -> dict:
                 for k, (fmr, t) in enumerate(zip(REFERENCE_FMRS, references, strict=True))
             },
         }
-        paths = [p.path for p, ok in zip(held_out, encoded.usable(settings.quality_policy)) if ok]
+        paths = [p.path for p, ok in zip(held_out, encoded.usable(quality_policy(settings))) if ok]
         contact_sheet(
             paths, counts["matched_photos"], SHEETS / f"false-matches-{engine}-{name}.png"
         )

@@ -20,7 +20,7 @@ from pathlib import Path
 import dlib
 import numpy as np
 
-from app.demo import lfw_people
+from app.enrolment.demo import lfw_people
 from matcher import DlibEngine, FaceRefusal, Matcher
 from matcher.decode import decode_image
 from matcher.dlib_engine import CHIP_SIZE, verified_weight

@@ -26,10 +26,11 @@ from lfw_verify import reference_encode, start_reference
 from public_sets import DATASETS
 from runner import ROOT, machine, write
 
-from app.config import Settings
-from app.db import make_engine, migrate, session_factory
-from app.demo import DEMO_COLUMNS
-from app.enrolment import Enrolment, read_manifest
+from app.core.composition import encoder, template_keys
+from app.core.database import make_engine, migrate, session_factory
+from app.core.settings import Settings
+from app.enrolment.demo import DEMO_COLUMNS
+from app.enrolment.local import Enrolment, read_manifest
 from index import new_key
 
 # The samples' single-face portraits, several hundred to a few thousand pixels a side.
@@ -76,8 +77,8 @@ def enrolment(paths: list[Path], engine: str, workers: int) -> float:
         migrate(database)
         run = Enrolment(
             session_factory(database),
-            settings.encoder("central"),
-            settings.template_keys,
+            encoder(settings, "central"),
+            template_keys(settings),
             workers,
             64,
         )

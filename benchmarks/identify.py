@@ -40,7 +40,7 @@ from openset import (
 from public_sets import CACHE, DATASETS
 from runner import write
 
-from app.config import Settings
+from app.core.settings import Settings
 from calibration.photos import Encoded
 from matcher import ENGINES, Metric, engine_spec
 from matcher.operating_point import load_operating_point, shipped

@@ -31,9 +31,9 @@ from PIL import Image
 from public_sets import DATASETS
 from runner import ROOT, machine, write
 
-from app.audit import new_signing_key
-from app.demo import DEMO_COLUMNS, lfw_demo_rows
-from app.rules import LEVEL_ROLE, required_levels
+from app.audit.keys import new_signing_key
+from app.enrolment.demo import DEMO_COLUMNS, lfw_demo_rows
+from app.requests.rules import LEVEL_ROLE, required_levels
 
 # The staff and requests are set up by the end-to-end tests' own walkthrough helpers.
 sys.path.insert(0, str(ROOT))

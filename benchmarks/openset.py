@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 from public_sets import CACHE, lfw_photos, share
 
-from app.config import Settings
+from app.core.composition import encoder
+from app.core.settings import Settings
 from calibration.photos import Encoded, encode
 from index import GalleryIndex
 from matcher import MatchRule, Metric, QualityPolicy, select_candidates
@@ -51,7 +52,7 @@ def lfw_encoded(engine: str, workers: int, limit: int = 0) -> Encoded:
     """LFW's photos (its first `limit`, or all) encoded as the service would."""
     settings = Settings(engine=engine)
     photos = lfw_photos()[:limit] if limit else lfw_photos()
-    return encode(photos, settings.encoder("central"), workers, CACHE)
+    return encode(photos, encoder(settings, "central"), workers, CACHE)
 
 
 def protocol(encoded: Encoded, usable: np.ndarray) -> Protocol:
@@ -163,4 +164,4 @@ def threshold_at(searches: Searches, target_fpir: float) -> float:
 
 
 def quality_policy(engine: str) -> QualityPolicy:
-    return Settings(engine=engine).quality_policy
+    return quality_policy(Settings(engine=engine))

@@ -29,7 +29,7 @@ from openset import (
 )
 from runner import run_per_engine
 
-from app.config import Settings
+from app.core.settings import Settings
 from calibration.photos import NO_LIMITS
 from matcher import engine_spec
 from matcher.operating_point import load_operating_point, shipped

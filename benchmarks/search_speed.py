@@ -40,8 +40,9 @@ import synthetic
 from openset import lfw_encoded
 from runner import ROOT, machine, write
 
-from app.config import Settings
-from app.gallery import NEIGHBOUR_FANOUT
+from app.core.composition import index_layouts
+from app.core.settings import Settings
+from app.gallery.service import NEIGHBOUR_FANOUT
 from calibration.rates import interval
 from index import GalleryIndex, Layout, TemplateKeys, new_key
 from matcher import ENGINES, Metric, engine_spec
@@ -200,7 +201,7 @@ def measure_layouts(
 ) -> tuple[list[dict], dict]:
     """The service's index in each shortlist layout and in its policy's choice for this size,
     which is also loaded in a fresh process for its start-up time and memory."""
-    chosen = Settings().index_layouts.for_count(len(templates))
+    chosen = index_layouts(Settings()).for_count(len(templates))
     served = GalleryIndex("benchmark", templates.shape[1], metric)
     served.add(np.arange(len(templates), dtype=np.int64), templates)
     rows, service = [], {}

@@ -36,7 +36,7 @@ from openset import (
 )
 from runner import run_per_engine
 
-from app.config import Settings
+from app.core.settings import Settings
 from calibration.photos import Encoded
 from calibration.rates import distance_matrix
 from matcher import Matcher, Metric, engine_spec, load_engine

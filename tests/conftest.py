@@ -18,9 +18,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.config import Settings
-from app.db import make_engine, migrate, session_factory
-from app.main import create_app
+from app.api.main import create_app
+from app.core.database import make_engine, migrate, session_factory
+from app.core.settings import Settings
 from matcher import ENGINES, EngineName, Matcher, load_engine
 from tests.governance import LOOPBACK
 

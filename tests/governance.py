@@ -12,10 +12,11 @@ import pyotp
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.accounts import kind_of
-from app.config import Settings
-from app.models import Account, TrainingRecord
-from app.rules import LEVEL_ROLE, Level, required_levels
+from app.accounts.models import Account, TrainingRecord
+from app.accounts.service import kind_of
+from app.core.composition import template_keys
+from app.core.settings import Settings
+from app.requests.rules import LEVEL_ROLE, Level, required_levels
 from auth import Role, SubjectKind, TokenIssuer, hash_secret
 
 PASSWORD = "lilac orbit fennel 57"
@@ -76,7 +77,7 @@ class Staff:
     def __init__(self, sessions: sessionmaker[Session], settings: Settings) -> None:
         assert settings.jwt_key is not None
         self.sessions = sessions
-        self.keys = settings.template_keys
+        self.keys = template_keys(settings)
         self.tokens = TokenIssuer(settings.jwt_key.get_secret_value(), timedelta(minutes=15))
         self.course = settings.operator_course
         self.ids: dict[str, int] = {}

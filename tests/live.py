@@ -20,8 +20,8 @@ import pyotp
 import uvicorn
 from fastapi import FastAPI
 
-from app.config import Settings
-from app.main import server_config
+from app.api.main import server_config
+from app.core.settings import Settings
 from tests.conftest import LFW, TEST_ANCHOR_KEY, TEST_AUDIT_KEY, TEST_KEY, TEST_TEMPLATE_KEY
 from tests.governance import PASSWORD, request_body
 

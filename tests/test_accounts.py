@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.config import Settings
-from app.models import Account
+from app.accounts.models import Account
+from app.core.settings import Settings
 from auth import Role
 from tests.governance import PASSWORD, Staff, add_reviewers, approve, request_body
 

@@ -23,13 +23,15 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
-from app import audit
-from app.anchors import SYSLOG_TAG, FileSink, anchor_head
+from app.api.main import create_app
+from app.audit import trail
+from app.audit.anchors import SYSLOG_TAG, FileSink, anchor_head
+from app.audit.keys import Anchor, AuditKeys, read_signing_key
+from app.audit.models import AuditEntry, AuditHead
+from app.audit.retention import RetentionPolicy, purge
 from app.cli import cli
-from app.config import Settings
-from app.main import StartupRefused, create_app
-from app.models import AuditEntry, AuditHead
-from app.retention import RetentionPolicy, purge
+from app.core.composition import StartupRefused, anchor_sink, audit_keys
+from app.core.settings import Settings
 from auth import Role
 from tests.conftest import TEST_ANCHOR_KEY, TEST_AUDIT_KEY
 from tests.governance import Staff
@@ -42,20 +44,20 @@ YEAR = timedelta(days=365)
 def write(sessions: sessionmaker[Session], count: int) -> None:
     for n in range(count):
         with sessions.begin() as session:
-            audit.record(
+            trail.record(
                 session, "test", f"event.{n}", f"account:{n}", "success", f"request:{n}", n=n
             )
 
 
 def seqs(sink: FileSink) -> list[int]:
-    return [audit.Anchor.parse(line).seq for line in sink.read() if line]
+    return [Anchor.parse(line).seq for line in sink.read() if line]
 
 
 def verify(
     settings: Settings, sessions: sessionmaker[Session], sink: FileSink
-) -> audit.Verification:
+) -> trail.Verification:
     with sessions() as session:
-        return audit.verify(session, settings.audit_keys, sink.read())
+        return trail.verify(session, audit_keys(settings), sink.read())
 
 
 def eventually(condition: Callable[[], bool], timeout_s: float = 10) -> None:
@@ -70,7 +72,7 @@ def rewrite(sessions: sessionmaker[Session], seq: int) -> None:
     recompute its hash, every later entry's link and hash, and the head's hash."""
     with sessions.begin() as session:
         prev = session.scalar(select(AuditEntry.hash).where(AuditEntry.seq == seq - 1))
-        prev = prev or audit.GENESIS_HASH
+        prev = prev or trail.GENESIS_HASH
         rows = session.scalars(
             select(AuditEntry).where(AuditEntry.seq >= seq).order_by(AuditEntry.seq)
         ).all()
@@ -86,7 +88,7 @@ def rewrite(sessions: sessionmaker[Session], seq: int) -> None:
                 object_id=row.object_id,
                 details=row.details,
             )
-            entry_hash = audit.chain_hash(prev, edited)
+            entry_hash = trail.chain_hash(prev, edited)
             session.execute(
                 update(AuditEntry)
                 .where(AuditEntry.seq == row.seq)
@@ -106,7 +108,7 @@ def cut(sessions: sessionmaker[Session], after: int) -> None:
 
 @pytest.fixture
 def sink(settings: Settings) -> FileSink:
-    assert settings.anchor_sink == FileSink(settings.data_dir / "audit-anchors.jsonl")
+    assert anchor_sink(settings) == FileSink(settings.data_dir / "audit-anchors.jsonl")
     return FileSink(settings.audit_anchor_path)
 
 
@@ -115,7 +117,7 @@ def anchored(settings: Settings, sessions: sessionmaker[Session], sink: FileSink
     """Eight entries, anchored after the fourth and the eighth."""
     for _ in range(2):
         write(sessions, 4)
-        anchor_head(sessions, settings.audit_keys, sink)
+        anchor_head(sessions, audit_keys(settings), sink)
     assert seqs(sink) == [4, 8]
     assert stat.S_IMODE(sink.path.stat().st_mode) == 0o600
 
@@ -131,7 +133,7 @@ def test_an_anchored_entry_rewritten_with_the_chain_recomputed_is_found(
 ) -> None:
     rewrite(sessions, seq)
     with sessions() as session:
-        assert audit.verify(session, settings.audit_keys) == audit.Verification(True, 8)
+        assert trail.verify(session, audit_keys(settings)) == trail.Verification(True, 8)
     # Nothing tells which entries after the newest anchor that still matches were changed:
     # the first of them is named.
     result = verify(settings, sessions, sink)
@@ -145,7 +147,7 @@ def test_entries_cut_off_with_the_head_moved_back_are_missed_against_the_anchor(
 ) -> None:
     cut(sessions, 6)
     with sessions() as session:
-        assert audit.verify(session, settings.audit_keys) == audit.Verification(True, 6)
+        assert trail.verify(session, audit_keys(settings)) == trail.Verification(True, 6)
     result = verify(settings, sessions, sink)
     assert (result.intact, result.first_bad_seq, result.anchored_seq) == (False, 7, 4)
     assert result.problem and "ends at entry 6" in result.problem and "entry 8" in result.problem
@@ -158,13 +160,13 @@ def test_entries_written_after_the_newest_anchor_can_still_be_cut_unseen(
     anchor are vouched for by the chain alone."""
     write(sessions, 2)
     cut(sessions, 8)
-    assert verify(settings, sessions, sink) == audit.Verification(True, 8, anchored_seq=8)
+    assert verify(settings, sessions, sink) == trail.Verification(True, 8, anchored_seq=8)
 
 
 def forged(line: str) -> str:
     """The same statement, signed with a key of one's own."""
-    anchor = audit.Anchor.parse(line)
-    return audit.AuditKeys(None, (), Ed25519PrivateKey.generate()).anchor(6, anchor.hash).line()
+    anchor = Anchor.parse(line)
+    return AuditKeys(None, (), Ed25519PrivateKey.generate()).anchor(6, anchor.hash).line()
 
 
 def edited(name: str, value: object) -> Callable[[str], str]:
@@ -198,17 +200,17 @@ def test_a_forged_or_edited_anchor_breaks_the_log(
 def test_anchors_hold_under_a_retired_key_and_those_of_purged_entries_are_skipped(
     settings: Settings, sessions: sessionmaker[Session], sink: FileSink, anchored: None
 ) -> None:
-    keys = settings.audit_keys
+    keys = audit_keys(settings)
     assert keys.anchoring is not None
-    retired = audit.AuditKeys(None, (), Ed25519PrivateKey.generate(), [keys.anchoring.public_key()])
+    retired = AuditKeys(None, (), Ed25519PrivateKey.generate(), [keys.anchoring.public_key()])
     with sessions() as session:
-        assert audit.verify(session, retired, sink.read()).anchored_seq == 8
-        assert not audit.verify(session, audit.AuditKeys(keys.signing), sink.read()).intact
+        assert trail.verify(session, retired, sink.read()).anchored_seq == 8
+        assert not trail.verify(session, AuditKeys(keys.signing), sink.read()).intact
     with sessions.begin() as session:
         fifth = session.scalars(select(AuditEntry).where(AuditEntry.seq == 5)).one()
         policy = RetentionPolicy(candidates=YEAR, probe_hashes=YEAR, audit=YEAR)
         assert purge(session, policy, keys, fifth.at + YEAR, "cli:admin").audit_entries == 4
-    assert verify(settings, sessions, sink) == audit.Verification(True, 5, anchored_seq=8)
+    assert verify(settings, sessions, sink) == trail.Verification(True, 5, anchored_seq=8)
 
 
 def test_the_api_verifies_against_the_anchor_file(
@@ -242,7 +244,7 @@ def test_the_service_anchors_at_start_up_on_its_interval_and_at_shutdown(
         assert seqs(sink) == [3, 5, 5, 6]  # at start-up: the head was not anchored
     with TestClient(create_app(settings), client=LOOPBACK):
         assert seqs(sink) == [3, 5, 5, 6, 6]  # it was: only the one at shutdown
-    assert verify(settings, sessions, sink) == audit.Verification(True, 6, anchored_seq=6)
+    assert verify(settings, sessions, sink) == trail.Verification(True, 6, anchored_seq=6)
 
 
 def test_an_anchor_not_written_is_logged_and_retried_and_the_service_serves_on(
@@ -257,7 +259,7 @@ def test_an_anchor_not_written_is_logged_and_retried_and_the_service_serves_on(
         update={"audit_anchor_interval_s": 1, "audit_anchor_file": blocked}
     )
     write(sessions, 2)
-    with caplog.at_level(logging.ERROR, logger="app.anchors"):
+    with caplog.at_level(logging.ERROR, logger="app.audit.anchors"):
         with TestClient(create_app(failing), client=LOOPBACK) as client:
             assert "audit anchor not written" in caplog.text
             assert client.get("/v1/health").status_code == 200
@@ -273,25 +275,25 @@ def test_outside_development_no_anchor_key_no_service(settings: Settings) -> Non
     create_app(keyless.model_copy(update={"environment": "development"}))
     key_file = settings.data_dir / "development-anchor.key"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
-    assert audit.read_signing_key(key_file.read_text())
+    assert read_signing_key(key_file.read_text())
 
 
 def test_each_key_vouches_for_its_own_kind_only() -> None:
     """The service holds the anchor key: it must not sign the checkpoint a purge deletes
     entries behind. Nor can the checkpoint key's holder sign anchors."""
-    keys = Settings(
-        audit_signing_key=SecretStr(TEST_AUDIT_KEY), audit_anchor_key=SecretStr(TEST_ANCHOR_KEY)
-    ).audit_keys
+    keys = audit_keys(
+        Settings(
+            audit_signing_key=SecretStr(TEST_AUDIT_KEY), audit_anchor_key=SecretStr(TEST_ANCHOR_KEY)
+        )
+    )
     assert keys.signing is not None and keys.anchoring is not None
     entry_hash = "0" * 64
     assert keys.vouches_for_anchor(keys.anchor(8, entry_hash))
-    assert not keys.vouches_for_anchor(
-        audit.AuditKeys(None, (), keys.signing).anchor(8, entry_hash)
-    )
-    assert not keys.vouches_for(audit.AuditKeys(keys.anchoring).sign(8, entry_hash))
+    assert not keys.vouches_for_anchor(AuditKeys(None, (), keys.signing).anchor(8, entry_hash))
+    assert not keys.vouches_for(AuditKeys(keys.anchoring).sign(8, entry_hash))
     # A retired anchor key is listed apart, and vouches for anchors only.
-    retired = audit.AuditKeys(None, (), None, [keys.anchoring.public_key()])
-    assert not retired.vouches_for(audit.AuditKeys(keys.anchoring).sign(8, entry_hash))
+    retired = AuditKeys(None, (), None, [keys.anchoring.public_key()])
+    assert not retired.vouches_for(AuditKeys(keys.anchoring).sign(8, entry_hash))
     assert retired.vouches_for_anchor(keys.anchor(8, entry_hash))
 
 
@@ -302,7 +304,7 @@ def test_anchor_settings_are_checked() -> None:
         Settings(audit_anchor_interval_s=0)
     with pytest.raises(ValidationError, match="audit_anchor_syslog_address"):
         Settings(audit_anchor_syslog_address="localhost:syslog")
-    assert Settings(audit_anchor_key=SecretStr(TEST_ANCHOR_KEY)).audit_keys.anchoring is not None
+    assert audit_keys(Settings(audit_anchor_key=SecretStr(TEST_ANCHOR_KEY))).anchoring is not None
 
 
 def test_the_syslog_sink_sends_a_syslog_datagram(
@@ -316,16 +318,16 @@ def test_the_syslog_sink_sends_a_syslog_datagram(
         syslogged = settings.model_copy(
             update={"audit_anchor_sink": "syslog", "audit_anchor_syslog_address": address}
         )
-        anchor = anchor_head(sessions, syslogged.audit_keys, syslogged.anchor_sink)
+        anchor = anchor_head(sessions, audit_keys(syslogged), anchor_sink(syslogged))
         datagram = server.recv(4096).decode()
-    assert anchor is not None and syslogged.anchor_sink.read() == []
+    assert anchor is not None and anchor_sink(syslogged).read() == []
     priority = SysLogHandler.LOG_AUTH << 3 | SysLogHandler.LOG_INFO
     assert datagram == f"<{priority}>{SYSLOG_TAG}{anchor.line()}"
     # The log's export, as the syslog server writes it, verifies as the anchor file does.
     export = FileSink(tmp_path / "syslog")
     message = datagram.removeprefix(f"<{priority}>")
     export.path.write_text(f"Dec  1 12:00:00 records-host {message}\n")
-    assert verify(settings, sessions, export) == audit.Verification(True, 2, anchored_seq=2)
+    assert verify(settings, sessions, export) == trail.Verification(True, 2, anchored_seq=2)
 
 
 runner = CliRunner()
@@ -346,7 +348,7 @@ def test_the_audit_anchor_and_verify_commands(
         events = session.scalars(
             select(AuditEntry.event_type).where(AuditEntry.seq > 3).order_by(AuditEntry.seq)
         ).all()
-    assert events == ["audit.anchor", "audit.anchor", "audit.verify"]
+    assert events == ["trail.anchor", "trail.anchor", "trail.verify"]
 
     export = tmp_path / "exported.jsonl"
     export.write_text(sink.path.read_text())
@@ -373,4 +375,4 @@ def test_the_audit_anchor_and_verify_commands(
     assert unwritable.exit_code == 1 and "not written" in unwritable.output
     with sessions() as session:
         last = session.scalars(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1)).one()
-    assert (last.event_type, last.outcome) == ("audit.anchor", "failure")
+    assert (last.event_type, last.outcome) == ("trail.anchor", "failure")

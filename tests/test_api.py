@@ -15,11 +15,12 @@ from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.config import Settings
-from app.enrolment import Enrolment, PhotoJob, Reject, purge_record, read_manifest
-from app.main import create_app
-from app.models import AuditEntry
-from app.schemas import RELEASED_FIELDS
+from app.api.main import create_app
+from app.audit.models import AuditEntry
+from app.core.composition import encoder, template_keys
+from app.core.settings import Settings
+from app.enrolment.local import Enrolment, PhotoJob, Reject, purge_record, read_manifest
+from app.gallery.release import RELEASED_FIELDS
 from auth import Role
 from matcher import ENGINES
 from matcher.pool import Encoding, encode_here
@@ -45,7 +46,7 @@ def gallery_rows(sessions: sessionmaker[Session], settings: Settings, tmp_path: 
     rows = lfw_rows(3)
     rows[0]["photo"], rows[1]["photo"] = "samples/obama.jpg", "samples/biden.jpg"
     manifest = write_manifest(tmp_path / "manifest.csv", rows)
-    config = settings.encoder("central")
+    config = encoder(settings, "central")
 
     def encoded(item: PhotoJob | Reject) -> tuple[PhotoJob | Reject, Encoding | None]:
         if not isinstance(item, PhotoJob):
@@ -55,7 +56,7 @@ def gallery_rows(sessions: sessionmaker[Session], settings: Settings, tmp_path: 
             _ENCODED[key] = encode_here(config, str(item.path))
         return item, _ENCODED[key]
 
-    report = Enrolment(sessions, config, settings.template_keys).record(
+    report = Enrolment(sessions, config, template_keys(settings)).record(
         map(encoded, read_manifest(manifest, DATASETS))
     )
     assert report.enrolled == 3

@@ -15,14 +15,15 @@ from pydantic import ValidationError
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from app import audit
-from app.config import Settings
-from app.models import AuditCheckpoint, AuditEntry
-from app.retention import RetentionPolicy, purge
+from app.audit import trail
+from app.audit.keys import AuditKeys
+from app.audit.models import AuditCheckpoint, AuditEntry
+from app.audit.retention import RetentionPolicy, purge
+from app.core.settings import Settings
 
 ENTRIES = 8
-SIGNER = audit.AuditKeys(Ed25519PrivateKey.generate())
-NO_KEYS = audit.AuditKeys(None)
+SIGNER = AuditKeys(Ed25519PrivateKey.generate())
+NO_KEYS = AuditKeys(None)
 YEAR = timedelta(days=365)
 POLICY = RetentionPolicy(candidates=timedelta(days=90), probe_hashes=YEAR, audit=YEAR)
 
@@ -31,7 +32,7 @@ POLICY = RetentionPolicy(candidates=timedelta(days=90), probe_hashes=YEAR, audit
 def logged(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
     for n in range(ENTRIES):
         with sessions.begin() as session:
-            audit.record(
+            trail.record(
                 session, "test", f"event.{n}", f"account:{n}", "success", f"request:{n}", n=n
             )
     return sessions
@@ -49,7 +50,7 @@ def edit_and_rehash(session: Session, seq: int) -> None:
     """Edit an entry and recompute its own hash: the next entry's link still breaks."""
     row = entry(session, seq)
     row.actor = "account:999"
-    row.hash = audit.chain_hash(row.prev_hash, row)
+    row.hash = trail.chain_hash(row.prev_hash, row)
 
 
 def remove(session: Session, seq: int) -> None:
@@ -64,7 +65,7 @@ def insert(session: Session, seq: int) -> None:
         session.execute(
             update(AuditEntry).where(AuditEntry.seq == later + 100).values(seq=later + 1)
         )
-    previous = entry(session, seq - 1).hash if seq > 1 else audit.GENESIS_HASH
+    previous = entry(session, seq - 1).hash if seq > 1 else trail.GENESIS_HASH
     forged = AuditEntry(
         seq=seq,
         at=entry(session, seq + 1).at,
@@ -76,7 +77,7 @@ def insert(session: Session, seq: int) -> None:
         details=json.dumps({}),
         prev_hash=previous,
     )
-    forged.hash = audit.chain_hash(previous, forged)
+    forged.hash = trail.chain_hash(previous, forged)
     session.add(forged)
 
 
@@ -100,7 +101,7 @@ TAMPERING: dict[str, tuple[Callable[[Session, int], None], int]] = {
 
 def test_an_untouched_log_verifies(logged: sessionmaker[Session]) -> None:
     with logged() as session:
-        assert audit.verify(session, NO_KEYS) == audit.Verification(True, ENTRIES)
+        assert trail.verify(session, NO_KEYS) == trail.Verification(True, ENTRIES)
 
 
 @pytest.mark.parametrize("seq", [1, 4, ENTRIES - 1])
@@ -112,7 +113,7 @@ def test_any_single_tampering_is_found_and_named(
     with logged.begin() as session:
         change(session, seq)
     with logged() as session:
-        result = audit.verify(session, NO_KEYS)
+        result = trail.verify(session, NO_KEYS)
     assert not result.intact and result.problem
     assert result.first_bad_seq == seq + offset
 
@@ -121,7 +122,7 @@ def test_a_cut_off_tail_is_found(logged: sessionmaker[Session]) -> None:
     with logged.begin() as session:
         remove(session, ENTRIES)
     with logged() as session:
-        result = audit.verify(session, NO_KEYS)
+        result = trail.verify(session, NO_KEYS)
     assert not result.intact and result.first_bad_seq == ENTRIES
 
 
@@ -129,7 +130,7 @@ def test_concurrent_appends_form_one_chain(sessions: sessionmaker[Session]) -> N
     def append(worker: int) -> None:
         for n in range(10):
             with sessions.begin() as session:
-                audit.record(session, "test", "event", f"account:{worker}", "success", n=n)
+                trail.record(session, "test", "event", f"account:{worker}", "success", n=n)
 
     threads = [threading.Thread(target=append, args=(w,)) for w in range(4)]
     for thread in threads:
@@ -137,7 +138,7 @@ def test_concurrent_appends_form_one_chain(sessions: sessionmaker[Session]) -> N
     for thread in threads:
         thread.join()
     with sessions() as session:
-        assert audit.verify(session, NO_KEYS) == audit.Verification(True, 40)
+        assert trail.verify(session, NO_KEYS) == trail.Verification(True, 40)
 
 
 # Retention: entries deleted behind a signed checkpoint
@@ -164,10 +165,10 @@ def test_a_purge_deletes_old_entries_behind_a_signed_checkpoint(
         assert (last.event_type, last.actor) == ("retention.purge", "cli:admin")
         assert json.loads(last.details)["audit_entries"] == PURGED
         remaining = ENTRIES - PURGED + 1
-        assert audit.verify(session, SIGNER) == audit.Verification(True, remaining)
+        assert trail.verify(session, SIGNER) == trail.Verification(True, remaining)
         # An auditor holding only the public key verifies it too; nobody without it does.
-        assert audit.verify(session, audit.AuditKeys(None, [SIGNER.signing.public_key()])).intact
-        unchecked = audit.verify(session, NO_KEYS)
+        assert trail.verify(session, AuditKeys(None, [SIGNER.signing.public_key()])).intact
+        unchecked = trail.verify(session, NO_KEYS)
         assert not unchecked.intact and unchecked.first_bad_seq == PURGED
     with purged.begin() as session:
         again = purge(session, POLICY, SIGNER, datetime.now(UTC) + YEAR - timedelta(days=1), "x")
@@ -185,7 +186,7 @@ def test_audit_entries_are_kept_at_least_a_year(logged: sessionmaker[Session]) -
 def forge_checkpoint(session: Session) -> None:
     """Sign the purged entry's hash again, with a key of one's own."""
     signed = session.scalars(select(AuditCheckpoint)).one()
-    forged = audit.AuditKeys(Ed25519PrivateKey.generate()).sign(signed.seq, signed.hash)
+    forged = AuditKeys(Ed25519PrivateKey.generate()).sign(signed.seq, signed.hash)
     session.delete(signed)
     session.flush()
     session.add(forged)
@@ -214,6 +215,6 @@ def test_tampering_after_a_purge_is_found(purged: sessionmaker[Session], kind: s
     with purged.begin() as session:
         change(session)
     with purged() as session:
-        result = audit.verify(session, SIGNER)
+        result = trail.verify(session, SIGNER)
     assert not result.intact and result.problem
     assert result.first_bad_seq == first_bad

@@ -12,9 +12,9 @@ from httpx import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.config import Settings
-from app.middleware import STATE_CHANGING
-from app.models import AuditEntry
+from app.api.middleware import STATE_CHANGING
+from app.audit.models import AuditEntry
+from app.core.settings import Settings
 from auth import Role
 from tests.conftest import sample
 from tests.governance import (

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from app.api.main import create_app
 from app.cli import cli
-from app.config import Settings
-from app.main import StartupRefused, create_app
+from app.core.composition import StartupRefused, encoder, quality_policy
+from app.core.settings import Settings
 from calibration.calibrate import CalibrationRefused, calibrate
 from calibration.photos import Photo, encode, read_set, write_set
 from calibration.rates import (
@@ -92,8 +93,8 @@ def lfw_sets(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_calibration_refuses_a_gallery_its_photos_cannot_support(lfw_sets: Path) -> None:
     settings = Settings(engine="sface")
-    encoded = {"lfw": encode(read_set(lfw_sets), settings.encoder("central"), 1)}
-    spec, policy = settings.engine_spec, settings.quality_policy
+    encoded = {"lfw": encode(read_set(lfw_sets), encoder(settings, "central"), 1)}
+    spec, policy = settings.engine_spec, quality_policy(settings)
     # 54 photos: about 1,400 non-mated comparisons, enough for FPIR 10 % over 50 people.
     point = calibrate(encoded, spec, policy, target_fpir=0.1)
     assert 0 < point.supported_gallery_size < 100 and not point.modelled

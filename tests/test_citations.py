@@ -14,13 +14,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.agencies import (
+from app.requests.agencies import (
     DEFAULT_IMMIGRATION_AGENCY_CODES,
     DEFAULT_IMMIGRATION_AGENCY_NAMES,
     ImmigrationAuthorities,
     normalise_name,
 )
-from app.citations import (
+from app.requests.citations import (
     DEFAULT_IMMIGRATION_RELATED_STATUTES,
     DEFAULT_IMMIGRATION_STATUTES,
     INA_TO_USC,
@@ -327,7 +327,7 @@ def test_the_default_lists() -> None:
 @pytest.mark.parametrize("module", ["citations", "agencies"])
 def test_modules_are_pure(module: str) -> None:
     """Standard library only (and the agencies module reuses the citation normaliser)."""
-    tree = ast.parse((Path(__file__).parents[1] / "app" / f"{module}.py").read_text())
+    tree = ast.parse((Path(__file__).parents[1] / "app" / "requests" / f"{module}.py").read_text())
     imported: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -335,7 +335,7 @@ def test_modules_are_pure(module: str) -> None:
         elif isinstance(node, ast.ImportFrom):
             name = node.module or ""
             imported.add(name if name.startswith("app.") else name.split(".")[0])
-    allowed = set(sys.stdlib_module_names) | {"__future__", "app.citations"}
+    allowed = set(sys.stdlib_module_names) | {"__future__", "app.requests.citations"}
     assert imported <= allowed, imported - allowed
 
 

@@ -14,13 +14,23 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
-from app import audit
-from app.accounts import create_account
+from app.accounts.models import Account
+from app.accounts.service import create_account
+from app.audit.keys import public_key_text, read_signing_key
+from app.audit.models import AuditEntry
 from app.cli import cli
-from app.config import Settings
-from app.enrolment import Enrolment, Reject, stored_photos
-from app.gallery import Gallery
-from app.models import Account, AuditEntry, Base, LicenseRecord, Template
+from app.core.composition import (
+    account_policy,
+    encoder,
+    gallery_spec,
+    quality_policy,
+    template_keys,
+)
+from app.core.settings import Settings
+from app.core.tables import metadata
+from app.enrolment.local import Enrolment, Reject, stored_photos
+from app.gallery.models import LicenseRecord, Template
+from app.gallery.service import Gallery
 from auth import Role
 from matcher import Matcher, MatchRule, load_engine
 from matcher.operating_point import load_operating_point
@@ -66,7 +76,7 @@ def _encoding(settings: Settings, *args: str):  # type: ignore[no-untyped-def]
 def test_migrations_create_exactly_the_models(sessions: sessionmaker[Session]) -> None:
     with sessions() as session:
         context = MigrationContext.configure(session.connection())
-        assert compare_metadata(context, Base.metadata) == []
+        assert compare_metadata(context, metadata) == []
 
 
 def test_enroll_purge_and_rebuild(
@@ -88,7 +98,7 @@ def test_enroll_purge_and_rebuild(
     index_file.write_bytes(b"damaged")
     rebuilt = invoke(settings, "index", "rebuild")
     assert rebuilt.exit_code == 0 and "1 templates" in rebuilt.output
-    assert settings.gallery_spec.saved_index().count == 1
+    assert gallery_spec(settings).saved_index().count == 1
     with sessions() as session:
         events = session.scalars(select(AuditEntry.event_type).order_by(AuditEntry.seq)).all()
     assert events == ["enrolment.run", "record.purge", "index.rebuild"]
@@ -126,7 +136,7 @@ def test_the_first_administrator_and_the_second_are_made_on_the_command_line_and
     with sessions.begin() as session:
         ada = session.scalar(select(Account.id).where(Account.username == "ada.admin"))
         assert ada is not None
-        policy = settings.account_policy
+        policy = account_policy(settings)
         second = create_account(session, "ben.admin", Role.admin, ada, policy).change
         operator = create_account(session, "olga.operator", Role.operator, ada, policy).change
         assert second is not None and operator is not None
@@ -166,7 +176,7 @@ def test_retention_purge_needs_a_signing_key_and_records_itself(
     made = invoke(settings, "audit", "new-key")
     key, public = made.stdout.strip(), made.stderr.removeprefix("public key: ").strip()
     assert made.exit_code == 0
-    assert audit.public_key_text(audit.read_signing_key(key).public_key()) == public
+    assert public_key_text(read_signing_key(key).public_key()) == public
 
     unsigned = invoke(settings, "retention", "purge", env={"FACEMATCH_AUDIT_SIGNING_KEY": None})
     assert unsigned.exit_code == 2 and "FACEMATCH_AUDIT_SIGNING_KEY" in unsigned.output
@@ -198,7 +208,7 @@ def test_reenroll_into_the_other_engine_resumes_and_leaves_a_working_gallery(
     assert enrolled.exit_code == 0, enrolled.output
     sface = settings.model_copy(update={"engine": "sface"})
     # A first run stopped after three photos.
-    Enrolment(sessions, sface.encoder("central"), sface.template_keys, workers=1).run(
+    Enrolment(sessions, encoder(sface, "central"), template_keys(sface), workers=1).run(
         islice(stored_photos(sessions, DATASETS), 3)
     )
     resumed = reenroll(dlib, sface.engine_spec.model_id, tmp_path / "r.csv")
@@ -213,8 +223,8 @@ def test_reenroll_into_the_other_engine_resumes_and_leaves_a_working_gallery(
     assert per_model == {dlib.engine_spec.model_id: 6, sface.engine_spec.model_id: 6}
 
     # Switched to SFace, the gallery finds each person from another photo of them.
-    gallery = Gallery(sessions, sface.gallery_spec)
-    matcher = Matcher(load_engine("sface"), policy=sface.quality_policy)
+    gallery = Gallery(sessions, gallery_spec(sface))
+    matcher = Matcher(load_engine("sface"), policy=quality_policy(sface))
     rule = MatchRule(load_operating_point(sface.operating_point_file)[0].threshold, limit=5)
     for row in rows:
         probe = DATASETS / row["photo"].replace("_0001.jpg", "_0002.jpg")

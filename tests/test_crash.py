@@ -19,9 +19,10 @@ from pathlib import Path
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.config import Settings
-from app.gallery import Gallery
-from app.models import LicenseRecord, Photo, Template
+from app.core.composition import gallery_spec
+from app.core.settings import Settings
+from app.gallery.models import LicenseRecord, Photo, Template
+from app.gallery.service import Gallery
 from tests.conftest import LFW
 from tests.live import FACEMATCH, enrol_demo_args, facematch, service_environment
 from tests.test_enrolment import synthetic_gallery
@@ -78,7 +79,7 @@ def enrolled(sessions: sessionmaker[Session], model_id: str) -> set[tuple[str, s
 def served_agrees(sessions: sessionmaker[Session], settings: Settings) -> None:
     """A service starting now, from whatever the kill left on disk, serves the database's
     templates exactly."""
-    index = Gallery(sessions, settings.gallery_spec).current()
+    index = Gallery(sessions, gallery_spec(settings)).current()
     with sessions() as session:
         wanted = set(
             session.scalars(select(Template.id).where(Template.model_id == index.model_id))
@@ -115,7 +116,7 @@ def test_enrolment_killed_twenty_times_loses_and_doubles_nothing(
     rejected = len((tmp_path / "rejects.csv").read_text().splitlines()) - 1
     assert final >= before and len({number for number, _ in final}) == PEOPLE - rejected
     served_agrees(sessions, settings)
-    assert settings.gallery_spec.saved_index().count == PEOPLE - rejected
+    assert gallery_spec(settings).saved_index().count == PEOPLE - rejected
     report_figure(f"enrolment killed {KILLS} times: photos enrolled after each kill {progress}")
 
 
@@ -125,11 +126,12 @@ _CHURN = """
 import sys
 from pathlib import Path
 from sqlalchemy import select
-from app.config import Settings
-from app.db import make_engine, session_factory
-from app.enrolment import purge_record
-from app.gallery import sync_index
-from app.models import LicenseRecord
+from app.core.composition import gallery_spec
+from app.core.database import make_engine, session_factory
+from app.core.settings import Settings
+from app.enrolment.local import purge_record
+from app.gallery.models import LicenseRecord
+from app.gallery.service import sync_index
 settings = Settings()
 sessions = session_factory(make_engine(settings.sqlalchemy_url))
 log = open(sys.argv[1], "a")
@@ -140,7 +142,7 @@ while True:
             break
         purge_record(session, number)
     log.write(number + "\\n"); log.flush()
-    sync_index(sessions, settings.gallery_spec)
+    sync_index(sessions, gallery_spec(settings))
 """
 
 
@@ -150,7 +152,7 @@ def test_purges_and_index_saves_killed_twenty_times_never_leave_a_disagreeing_in
     tmp_path: Path,
     report_figure: Callable[[str], None],
 ) -> None:
-    spec = settings.gallery_spec
+    spec = gallery_spec(settings)
     synthetic_gallery(sessions, spec, 10_000)
     environment = service_environment(settings)
     log = tmp_path / "purged.txt"

@@ -19,11 +19,13 @@ from distributed import LocalCluster
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.config import Settings
-from app.db import make_engine, migrate, session_factory, template_vector, templates_by_id
-from app.enrolment import Enrolment, read_manifest
-from app.gallery import sync_index
-from app.models import LicenseRecord, Photo, Template
+from app.core.composition import encoder, gallery_spec, template_keys
+from app.core.database import make_engine, migrate, session_factory
+from app.core.settings import Settings
+from app.enrolment.local import Enrolment, read_manifest
+from app.gallery.models import LicenseRecord, Photo, Template
+from app.gallery.service import sync_index
+from app.gallery.store import template_vector, templates_by_id
 from index import TemplateKeys
 from tests.conftest import DATASETS, TEST_KEY, TEST_TEMPLATE_KEY
 from tests.test_cli import invoke
@@ -98,7 +100,7 @@ def test_enrolment_on_a_cluster_matches_enrolment_on_one_machine(
     engine = make_engine(f"sqlite:///{tmp_path / 'alone.db'}")
     migrate(engine)
     alone = session_factory(engine)
-    report = Enrolment(alone, settings.encoder("central"), settings.template_keys, workers=1).run(
+    report = Enrolment(alone, encoder(settings, "central"), template_keys(settings), workers=1).run(
         read_manifest(manifest, DATASETS)
     )
     assert enrolled(sessions) == enrolled(alone) and len(enrolled(alone)) == 12
@@ -112,7 +114,7 @@ def test_enrolment_on_a_cluster_matches_enrolment_on_one_machine(
         "face_cut_off",
     }
 
-    index = sync_index(sessions, settings.gallery_spec)
+    index = sync_index(sessions, gallery_spec(settings))
     with sessions() as session:
         assert set(index.ids().tolist()) == set(session.scalars(select(Template.id)))
 
@@ -166,7 +168,7 @@ def test_a_killed_run_resumes_from_the_shards_it_wrote(tmp_path: Path) -> None:
     assert "60 rows: 60 photos enrolled, 0 already enrolled, 0 rejected" in resumed.output
     sessions = session_factory(make_engine(settings.sqlalchemy_url))
     assert counts(sessions) == (60, 60, 60)
-    index = sync_index(sessions, settings.gallery_spec)
+    index = sync_index(sessions, gallery_spec(settings))
     with sessions() as session:
         assert set(index.ids().tolist()) == set(session.scalars(select(Template.id)))
 

@@ -14,14 +14,17 @@ from pydantic import SecretStr
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.config import Settings
-from app.db import template_vector, templates_by_id
-from app.enrolment import read_manifest
-from app.gallery import sync_index
-from app.main import StartupRefused, create_app
-from app.models import Account, AuditEntry, Template
-from app.schemas import NewRequest
-from app.workflow import attach_court_order, court_order_document, submit
+from app.accounts.models import Account
+from app.api.main import create_app
+from app.audit.models import AuditEntry
+from app.core.composition import StartupRefused, gallery_spec, request_policy, template_keys
+from app.core.settings import Settings
+from app.enrolment.local import read_manifest
+from app.gallery.models import Template
+from app.gallery.service import sync_index
+from app.gallery.store import template_vector, templates_by_id
+from app.requests.schemas import NewRequest
+from app.requests.workflow import attach_court_order, court_order_document, submit
 from auth import Role
 from index import SealingError, TemplateKeys, new_key
 from tests.conftest import DATASETS, TEST_TEMPLATE_KEY
@@ -43,7 +46,7 @@ def test_templates_are_sealed_in_the_database_and_bound_to_their_row(
 ) -> None:
     manifest = write_manifest(tmp_path / "m.csv", lfw_rows(3))
     enrolment(sessions, settings).run(read_manifest(manifest, DATASETS))
-    keys, dimension = settings.template_keys, settings.engine_spec.dimension
+    keys, dimension = template_keys(settings), settings.engine_spec.dimension
     rows = stored(sessions)
     assert len(rows) == 3
     for row in rows:
@@ -64,7 +67,7 @@ def test_templates_are_sealed_in_the_database_and_bound_to_their_row(
             update(Template).where(Template.id == second.id).values(descriptor=first.descriptor)
         )
     with pytest.raises(SealingError, match=f"template {second.id} cannot be opened"):
-        sync_index(sessions, settings.gallery_spec, settings.gallery_spec.empty_index())
+        sync_index(sessions, gallery_spec(settings), gallery_spec(settings).empty_index())
 
 
 def test_rotation_reseals_every_template_the_saved_index_seeds_and_court_orders(
@@ -72,15 +75,17 @@ def test_rotation_reseals_every_template_the_saved_index_seeds_and_court_orders(
 ) -> None:
     manifest = write_manifest(tmp_path / "m.csv", lfw_rows(3))
     assert enrol(settings, manifest).exit_code == 0
-    before = {row.id: template_vector(row, settings.template_keys) for row in stored(sessions)}
+    before = {row.id: template_vector(row, template_keys(settings)) for row in stored(sessions)}
     staff = Staff(sessions, settings)
     clerk = staff.add("rita.records", Role.records_clerk)
     with sessions.begin() as session:
         ordered = request_body(legal_process="court_order", court_order=COURT_ORDER)
         request = submit(
-            session, NewRequest.model_validate(ordered), settings.request_policy, clerk
+            session, NewRequest.model_validate(ordered), request_policy(settings), clerk
         )
-        attach_court_order(session, request.id, clerk, COURT_ORDER_DOCUMENT, settings.template_keys)
+        attach_court_order(
+            session, request.id, clerk, COURT_ORDER_DOCUMENT, template_keys(settings)
+        )
     fresh = new_key()
     rotating = {
         "FACEMATCH_TEMPLATE_KEY": fresh,
@@ -96,11 +101,11 @@ def test_rotation_reseals_every_template_the_saved_index_seeds_and_court_orders(
     only_new = settings.model_copy(
         update={"template_key": SecretStr(fresh), "earlier_template_keys": []}
     )
-    keys = only_new.template_keys
+    keys = template_keys(only_new)
     after = {row.id: template_vector(row, keys) for row in stored(sessions)}
     assert after.keys() == before.keys()
     assert all(np.array_equal(after[i], before[i]) for i in before)
-    assert only_new.gallery_spec.saved_index().count == 3
+    assert gallery_spec(only_new).saved_index().count == 3
     with pytest.raises(SealingError):
         template_vector(stored(sessions)[0], TemplateKeys.from_text(TEST_TEMPLATE_KEY))
     with sessions() as session:
@@ -139,5 +144,5 @@ def test_no_key_no_service_and_no_enrolment_outside_development(
     create_app(development)
     key_file = development.data_dir / "development-template.key"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
-    sealed = development.template_keys.seal(b"template", "context")
-    assert development.template_keys.open(sealed, "context") == b"template"
+    sealed = template_keys(development).seal(b"template", "context")
+    assert template_keys(development).open(sealed, "context") == b"template"

@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.config import Settings
-from app.demo import lfw_demo_rows
-from app.schemas import RELEASED_FIELDS
+from app.core.settings import Settings
+from app.enrolment.demo import lfw_demo_rows
+from app.gallery.release import RELEASED_FIELDS
 from matcher import ENGINES
 from matcher.operating_point import load_operating_point
 from tests.conftest import LFW

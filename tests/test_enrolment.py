@@ -15,10 +15,10 @@ import pytest
 from sqlalchemy import MetaData, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.config import Settings
-from app.db import bump_revision, seal_template
-from app.demo import DEMO_COLUMNS, lfw_demo_rows
-from app.enrolment import (
+from app.core.composition import encoder, gallery_spec, template_keys
+from app.core.settings import Settings
+from app.enrolment.demo import DEMO_COLUMNS, lfw_demo_rows
+from app.enrolment.local import (
     Enrolment,
     PhotoJob,
     Reject,
@@ -26,8 +26,9 @@ from app.enrolment import (
     read_manifest,
     write_rejects,
 )
-from app.gallery import GallerySpec, sync_index
-from app.models import LicenseRecord, Photo, Template
+from app.gallery.models import LicenseRecord, Photo, Template
+from app.gallery.service import GallerySpec, sync_index
+from app.gallery.store import bump_revision, seal_template
 from index import EXACT
 from matcher import FaceChoice
 from tests.conftest import DATASETS, LFW
@@ -65,7 +66,11 @@ def enrolment(
     choice: FaceChoice = "central",
 ) -> Enrolment:
     return Enrolment(
-        sessions, settings.encoder(choice), settings.template_keys, workers=2, batch_size=batch_size
+        sessions,
+        encoder(settings, choice),
+        template_keys(settings),
+        workers=2,
+        batch_size=batch_size,
     )
 
 
@@ -103,7 +108,7 @@ def counts(sessions: sessionmaker[Session]) -> tuple[int, int, int]:
 
 
 def spec(settings: Settings) -> GallerySpec:
-    return settings.gallery_spec
+    return gallery_spec(settings)
 
 
 def test_only_the_five_fields_are_kept_and_rejects_are_coded(
@@ -220,7 +225,7 @@ def test_purge_removes_record_photos_templates_and_index_entries(
     assert counts(sessions) == (2, 2, 2)
     after = sync_index(sessions, spec(settings))
     assert after.count == 2 and after.revision > before.revision
-    assert settings.gallery_spec.saved_index().count == 2
+    assert gallery_spec(settings).saved_index().count == 2
 
 
 def test_stale_damaged_or_missing_index_is_brought_back_in_step(
@@ -234,7 +239,7 @@ def test_stale_damaged_or_missing_index_is_brought_back_in_step(
     enrolment(sessions, settings).run(
         read_manifest(write_manifest(tmp_path / "b.csv", rows[2:]), DATASETS)
     )
-    assert settings.gallery_spec.saved_index().count == 2  # stale on disk
+    assert gallery_spec(settings).saved_index().count == 2  # stale on disk
     assert sync_index(sessions, spec(settings)).count == 4
 
     index_file = settings.index_dir / f"{settings.engine_spec.model_id}.faiss"
@@ -251,7 +256,7 @@ def test_index_layout_follows_the_gallery_size(
 ) -> None:
     """Past `index_exact_below` templates the index becomes a shortlist, recorded in its
     manifest; brought back under it (or with the setting raised), exact again."""
-    spec = settings.model_copy(update={"index_exact_below": 1000}).gallery_spec
+    spec = gallery_spec(settings.model_copy(update={"index_exact_below": 1000}))
     descriptors = synthetic_gallery(sessions, spec, 1001)
 
     index = sync_index(sessions, spec)

@@ -17,7 +17,7 @@ from schemathesis.checks import (
 )
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.config import Settings
+from app.core.settings import Settings
 from auth import Role
 from tests.governance import Staff
 from tests.live import service_environment, serving

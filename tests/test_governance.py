@@ -15,12 +15,16 @@ from pydantic import SecretStr
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.config import Settings
-from app.enrolment import purge_record
-from app.main import StartupRefused, create_app
-from app.models import Account, AgencyRequest, AuditEntry, Search
-from app.retention import Purged, purge
-from app.schemas import RELEASED_FIELDS
+from app.accounts.models import Account
+from app.api.main import create_app
+from app.audit.models import AuditEntry
+from app.audit.retention import Purged, purge
+from app.core.composition import StartupRefused, audit_keys, retention_policy
+from app.core.settings import Settings
+from app.enrolment.local import purge_record
+from app.gallery.release import RELEASED_FIELDS
+from app.requests.models import AgencyRequest
+from app.searches.models import Search
 from auth import Role
 from matcher.operating_point import load_operating_point, shipped
 from tests.conftest import TEST_KEY, sample
@@ -488,7 +492,9 @@ def test_retention_deletes_candidate_lists_then_probe_hashes_and_the_log_still_v
         with sessions.begin() as session:
             searched = session.get_one(Search, found["search_id"]).searched_at
             later = searched + timedelta(days=days, seconds=1)
-            return purge(session, settings.retention_policy, settings.audit_keys, later, "cli:ada")
+            return purge(
+                session, retention_policy(settings), audit_keys(settings), later, "cli:ada"
+            )
 
     assert purged_after(settings.candidate_retention_days - 1).candidate_lists == 0
     assert purged_after(settings.candidate_retention_days).candidate_lists == 1

@@ -17,7 +17,7 @@ import psutil
 import pytest
 from PIL import Image
 
-from app.config import Settings
+from app.core.settings import Settings
 from tests.conftest import sample
 from tests.images import (
     PDF,

@@ -11,9 +11,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.config import Settings
-from app.main import create_app
-from app.models import Account, AgencyRequest, AuditEntry
+from app.accounts.models import Account
+from app.api.main import create_app
+from app.audit.models import AuditEntry
+from app.core.settings import Settings
+from app.requests.models import AgencyRequest
 from auth import Role
 from tests.conftest import sample
 from tests.governance import LOOPBACK, PASSWORD, Staff, add_reviewers, approve, request_body

@@ -9,8 +9,8 @@ from ipaddress import ip_network
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.config import Settings
-from app.main import create_app
+from app.api.main import create_app
+from app.core.settings import Settings
 from auth import Role
 from tests.conftest import sample
 from tests.governance import Staff

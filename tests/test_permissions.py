@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.config import Settings
+from app.core.settings import Settings
 from auth import Role, SubjectKind, TokenIssuer
 from tests.conftest import sample
 from tests.governance import Staff, request_body

@@ -12,18 +12,13 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.config import Settings
-from app.main import create_app
-from app.models import (
-    Account,
-    AccountChange,
-    AgencyRequest,
-    AuditEntry,
-    Disclosure,
-    LicenseRecord,
-    Search,
-    SearchCandidate,
-)
+from app.accounts.models import Account, AccountChange
+from app.api.main import create_app
+from app.audit.models import AuditEntry
+from app.core.settings import Settings
+from app.gallery.models import LicenseRecord
+from app.requests.models import AgencyRequest
+from app.searches.models import Disclosure, Search, SearchCandidate
 from auth import Role
 from tests.governance import PASSWORD, Staff, request_body
 from tests.live import at_once, served_in_thread

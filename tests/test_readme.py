@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from app.handlers import _HTTP_CODES
+from app.core.refusals import Code, table
 from matcher.refusals import REFUSAL_CODES
 from tests.conftest import DATASETS
 from tests.live import free_port
@@ -56,29 +56,14 @@ def test_the_readme_walkthrough_works_as_written(tmp_path: Path) -> None:
     assert '"intact":true' in out and "audit log intact" in out
 
 
-# Every refusal the service makes, found where it is made.
-_RAISED = re.compile(
-    r'(?:ApiError\(\s*\d{3},\s*|TokenError\(\s*|problem_response\(\s*\d{3},\s*|code=)"([a-z_]+)"'
-)
+def test_the_table_of_refusal_codes_is_the_catalogue() -> None:
+    """The one list of codes is app.core.refusals; the documentation shows it as it is."""
+    assert table() in README.read_text()
 
 
-def refusal_codes() -> set[str]:
-    root = README.parent
-    sources = [*(root / "app").rglob("*.py"), *(root / "auth").rglob("*.py")]
-    codes = {code for path in sources for code in _RAISED.findall(path.read_text())}
-    http = {code for code, _ in _HTTP_CODES.values()}
-    return codes | http | set(REFUSAL_CODES)
-
-
-def test_every_refusal_code_is_in_the_readme_table_and_no_other() -> None:
-    text = README.read_text()
-    table = text[text.index("Every refusal is a 4xx") : text.index("## Configuration")]
-    documented = {
-        code
-        for line in table.splitlines()
-        if line.startswith("| `")
-        for code in re.findall(r"`([a-z_]+)`", line.split(" | ")[0])
-    }
-    # administrator_exists is the command line's: it answers as an exit code, not over HTTP;
-    # internal_error is the 500 no refusal may become.
-    assert refusal_codes() - {"administrator_exists", "internal_error"} == documented
+def test_the_codes_the_matcher_and_the_token_reader_raise_are_in_the_catalogue() -> None:
+    for code, too_large in REFUSAL_CODES.items():
+        assert Code[code].status == (413 if too_large else 422), code
+    for code in ("token_expired", "invalid_token"):
+        assert Code[code].status == 401
+    assert len(Code) == len(Code.__members__), "two codes share a status and meaning"

@@ -43,9 +43,7 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("activation_expires_at", sa.DateTime(timezone=True), nullable=True)
         )
-        batch.add_column(
-            sa.Column("token_epoch", sa.Integer(), nullable=False, server_default="0")
-        )
+        batch.add_column(sa.Column("token_epoch", sa.Integer(), nullable=False, server_default="0"))
     op.create_table(
         "account_changes",
         sa.Column("id", Id64, nullable=False),

@@ -1,0 +1,104 @@
+"""Oversight, for auditors: the transparency report, the operating point and the audit log."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy import select
+
+from app.api.deps import Caller, ServicesDep, SessionDep, require
+from app.api.schemas import MAX_ROW_ID, problems
+from app.audit import trail
+from app.audit.models import AuditEntry
+from app.audit.schemas import AuditEntryView, AuditVerification
+from app.core.composition import anchor_sink
+from app.core.refusals import Code, Refusal
+from app.gallery.store import people_enrolled
+from app.oversight.reports import transparency
+from app.oversight.schemas import OperatingPointView, TransparencyReport
+from auth import Permission
+
+router = APIRouter(
+    prefix="/v1",
+    tags=["oversight"],
+    responses=problems(401, 403, 422),
+)
+_COMPONENT = "oversight"
+Auditor = Annotated[Caller, Depends(require(Permission.read_audit))]
+
+
+@router.get("/reports/transparency", response_model=TransparencyReport)
+def transparency_report(
+    period_from: Annotated[date, Query(alias="from", description="First day (UTC)")],
+    period_to: Annotated[date, Query(alias="to", description="Day after the last (UTC)")],
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(require(Permission.read_reports))],
+) -> TransparencyReport:
+    if period_to <= period_from:
+        raise Refusal(Code.invalid_period, "'to' must be a later day than 'from'.")
+    with session.begin():
+        report = transparency(session, period_from, period_to)
+        trail.record(session, _COMPONENT, "report.transparency", caller.actor, "success")
+    return report
+
+
+@router.get("/operating-point", response_model=OperatingPointView)
+def read_operating_point(
+    services: ServicesDep,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(require(Permission.read_operating_point))],
+) -> OperatingPointView:
+    """The operating point every search uses now; each search records its SHA-256."""
+    point = services.operating_point
+    with session.begin():
+        enrolled = people_enrolled(session, services.gallery.model_id)
+        trail.record(session, _COMPONENT, "operating_point.read", caller.actor, "success")
+    return OperatingPointView(
+        sha256=services.operating_point_sha256,
+        operating_point=point,
+        margin=services.rule.margin,
+        max_candidates=services.rule.limit,
+        people_enrolled=enrolled,
+        within_calibrated_gallery=enrolled <= point.gallery_size,
+    )
+
+
+@router.get("/audit", response_model=list[AuditEntryView])
+def read_audit_log(
+    session: SessionDep,
+    caller: Auditor,
+    after: Annotated[int, Query(ge=0, le=MAX_ROW_ID, description="Entries after this number")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[AuditEntryView]:
+    with session.begin():
+        entries = session.scalars(
+            select(AuditEntry).where(AuditEntry.seq > after).order_by(AuditEntry.seq).limit(limit)
+        ).all()
+        views = [AuditEntryView.model_validate(e, from_attributes=True) for e in entries]
+        trail.record(session, _COMPONENT, "trail.read", caller.actor, "success", after=after)
+    return views
+
+
+@router.get("/audit/verify", response_model=AuditVerification)
+def verify_audit_log(
+    services: ServicesDep, session: SessionDep, caller: Auditor
+) -> AuditVerification:
+    """Walk the hash chain from the start or the newest purge's signed checkpoint; name the
+    first entry edited, deleted, inserted or moved, or rewritten or cut off after it was
+    anchored (against the configured anchor file; a syslog sink is checked with `facematch
+    audit verify --anchors`)."""
+    anchors = anchor_sink(services.settings).read()
+    with session.begin():
+        result = trail.verify(session, services.audit_keys, anchors)
+        trail.record(
+            session,
+            _COMPONENT,
+            "trail.verify",
+            caller.actor,
+            "intact" if result.intact else "broken",
+            first_bad=result.first_bad_seq,
+            anchored=result.anchored_seq,
+        )
+    return AuditVerification.model_validate(result, from_attributes=True)

@@ -1,0 +1,51 @@
+"""The `facematch` command: serve, migrate, enrol, calibrate, the first administrators, the
+audit log, reports, keys and retention. One module per command group."""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+from pydantic import ValidationError
+
+from app.cli import accounts, audit, calibrate, gallery, keys, reports, serving
+from app.core.settings import Settings
+
+cli = typer.Typer(
+    help="facematch: the licensing agency's face match service.", no_args_is_help=True
+)
+
+
+def main() -> None:
+    """`facematch`: a setting that is not valid is named in a sentence, not a traceback."""
+    try:
+        cli()
+    except ValidationError as problem:
+        if problem.title != Settings.__name__:
+            raise
+        for error in problem.errors():
+            name = "_".join(str(part) for part in error["loc"]).upper()
+            typer.echo(f"error: FACEMATCH_{name}: {error['msg']}", err=True)
+        raise SystemExit(2) from None
+
+
+@cli.callback()
+def _logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+cli.command()(serving.serve)
+cli.command()(gallery.enroll)
+cli.command()(gallery.reenroll)
+cli.command()(calibrate.calibrate)
+cli.command("demo-manifest")(gallery.demo_manifest)
+cli.add_typer(serving.db_cli, name="db")
+cli.add_typer(gallery.index_cli, name="index")
+cli.add_typer(gallery.records_cli, name="records")
+cli.add_typer(accounts.accounts_cli, name="accounts")
+cli.add_typer(audit.audit_cli, name="audit")
+cli.add_typer(reports.report_cli, name="report")
+cli.add_typer(keys.keys_cli, name="keys")
+cli.add_typer(audit.retention_cli, name="retention")

@@ -1,0 +1,12 @@
+"""Every table of the service on one metadata: what the migrations must build, for Alembic and
+the test that compares the two."""
+
+from app.accounts import models as accounts
+from app.audit import models as audit
+from app.core.database import Base
+from app.gallery import models as gallery
+from app.requests import models as requests
+from app.searches import models as searches
+
+DOMAINS = (accounts, audit, gallery, requests, searches)
+metadata = Base.metadata
