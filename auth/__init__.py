@@ -3,7 +3,7 @@
 Pure policy and cryptography: the accounts themselves live in the service's database.
 """
 
-from auth.activation import canonical_code, new_activation_code
+from auth.activation import canonical_code, code_halves, new_code_half
 from auth.lockout import LockoutPolicy, is_locked
 from auth.passwords import (
     MAX_PASSWORD_LENGTH,
@@ -13,7 +13,7 @@ from auth.passwords import (
     password_problem,
     verify_secret,
 )
-from auth.roles import DUAL_CONTROL_ROLES, PERMISSIONS, SERVICE_ROLES, Permission, Role, may
+from auth.roles import PERMISSIONS, SERVICE_ROLES, Permission, Role, may
 from auth.throttle import Throttle, parse_rate
 from auth.tokens import (
     Claims,
@@ -27,7 +27,6 @@ from auth.totp import accepted_step, new_secret, provisioning_uri
 from auth.training import certification_current, training_problem
 
 __all__ = [
-    "DUAL_CONTROL_ROLES",
     "MAX_PASSWORD_LENGTH",
     "MIN_PASSWORD_LENGTH",
     "PERMISSIONS",
@@ -42,13 +41,14 @@ __all__ = [
     "TokenIssuer",
     "accepted_step",
     "canonical_code",
+    "code_halves",
     "certification_current",
     "development_key",
     "hash_secret",
     "is_locked",
     "may",
     "needs_rehash",
-    "new_activation_code",
+    "new_code_half",
     "new_secret",
     "parse_rate",
     "password_problem",

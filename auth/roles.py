@@ -22,13 +22,6 @@ class Role(StrEnum):
 # a second factor.
 SERVICE_ROLES = frozenset({Role.review_system})
 
-# Roles that confer power over searches, approvals or accounts: making or re-enabling such an
-# account, resetting its credentials, and recording an operator's training take effect only
-# when a second administrator approves (app.accounts, "dual control").
-DUAL_CONTROL_ROLES = frozenset(
-    {Role.operator, Role.director, Role.governor_office, Role.admin, Role.review_system}
-)
-
 
 class Permission(StrEnum):
     submit_request = "submit_request"

@@ -28,6 +28,25 @@ KNOWN_DEFAULT_KEYS = frozenset({"", "secret", "changeme", "change-me", "changeth
 # `secrets.token_urlsafe(32)` estimates at 10^43. zxcvbn reads at most 72 characters.
 MIN_KEY_GUESSES_LOG10 = 30
 _KEY_CHARACTERS_JUDGED = 72
+# A long phrase clears any count of guesses ("replace-this-with-a-long-random-secret..."):
+# a key whose characters are a quarter or more words, names, dates, sequences or keyboard
+# runs of four or more (zxcvbn's matches) is made up, not random.
+_MAX_WORDS_SHARE = 0.25
+_SHORTEST_WORD = 4
+
+
+def _low_variety(key: str) -> bool:
+    judged = key[:_KEY_CHARACTERS_JUDGED]
+    estimate = zxcvbn(judged)
+    words = sum(
+        len(match["token"])
+        for match in estimate["sequence"]
+        if match["pattern"] != "bruteforce" and len(match["token"]) >= _SHORTEST_WORD
+    )
+    return (
+        estimate["guesses_log10"] < MIN_KEY_GUESSES_LOG10
+        or words >= _MAX_WORDS_SHARE * len(judged)
+    )
 
 
 class SubjectKind(StrEnum):
@@ -57,7 +76,7 @@ def signing_key_problem(key: str | None) -> str | None:
         return "no signing key is configured (FACEMATCH_JWT_KEY), or it is a well-known default"
     if len(key) < MIN_KEY_LENGTH:
         return f"the signing key (FACEMATCH_JWT_KEY) is shorter than {MIN_KEY_LENGTH} characters"
-    if zxcvbn(key[:_KEY_CHARACTERS_JUDGED])["guesses_log10"] < MIN_KEY_GUESSES_LOG10:
+    if _low_variety(key):
         return (
             "the signing key (FACEMATCH_JWT_KEY) is of low variety (repeated, sequential or "
             "made of words): make one with `python -c 'import secrets; "

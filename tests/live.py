@@ -161,7 +161,9 @@ class Agency:
         assert proposed.status_code == 202, proposed.json()
         change = proposed.json()["pending_change"]["id"]
         approved = facematch(environment, "accounts", "approve", str(change))
-        self.headers["ben.admin"] = activate(client, "ben.admin", printed_code(approved))
+        first = proposed.json()["credentials"]["activation_code"]
+        code = f"{first}-{printed_code(approved)}"
+        self.headers["ben.admin"] = activate(client, "ben.admin", code)
         ids, codes = {}, {}
         for username, role in self.PEOPLE.items():
             outcome = self.made(client, {"username": username, "role": role})
@@ -191,7 +193,8 @@ class Agency:
             self.headers[username] = activate(client, username, codes[username])
 
     def made(self, client: httpx.Client, body: dict[str, str], path: str = "/v1/accounts") -> dict:
-        """Ada asks; where the change confers power, Ben approves it."""
+        """Ada asks; where the change waits for a second administrator, Ben approves it. A
+        person's activation code is Ada's half, then Ben's."""
         asked = client.post(path, headers=self.headers["ada.admin"], json=body)
         assert asked.status_code in (201, 202), asked.json()
         if asked.status_code == 201:
@@ -201,7 +204,12 @@ class Agency:
             f"/v1/account-changes/{change}/approve", headers=self.headers["ben.admin"]
         )
         assert approved.status_code == 200, approved.json()
-        return approved.json()
+        outcome = approved.json()
+        first = (asked.json()["credentials"] or {}).get("activation_code")
+        if first is not None:
+            second = outcome["credentials"]["activation_code"]
+            outcome["credentials"]["activation_code"] = f"{first}-{second}"
+        return outcome
 
 
 def review(client: httpx.Client, agency: Agency, request_id: int, reviewer: str) -> dict:

@@ -194,6 +194,11 @@ NOT_CITATIONS = [
     "United States Criminal Code 1325", "Eight U.S.C. 1325",
     "Title VIII, Section 1325", "RCW 9A.36.021 or U.S.C. 1325", "US Code 1325",
     "Title 8a", "8 XUSC 1325",
+    # the INA by its public law, its Statutes at Large pages, its popular name; a bare "U.S."
+    "Pub. L. 82-414 § 275", "P.L. 82-414", "McCarran-Walter Act § 276", "66 Stat. 229",
+    "8 U.S. § 1325",
+    # words of a document, not a code
+    "Count 1", "Case 2024", "Page 3", "Statute 1", "No 1", "Unknown Statute 1", "Ref 12345",
     # regulations, not crimes (8 C.F.R. is immigration's)
     "8 C.F.R. 287.7", "8 CFR § 236.1", "Code of Federal Regulations 8, 287.7",
     # longer than any statute entry
@@ -567,6 +572,8 @@ AUTHORITY_CODES = [
     "DHS", "ICE", "I.C.E.", "I C E", "ice", "DHS-ICE", "DHS/HSI", "ICE-ERO", "U.S. CBP",
     "US-CBP", "USICE", "DHSICE", "USCBP", "U.S.C.I.S.", "USCIS", "INS", "OFO", "USBP", "OBP",
     "ERO", "HSI", "CBP-OFO", "I.C.E. Seattle", "\uff29\uff23\uff25", "I\u200bCE",
+    # run on into more letters or digits
+    "HSI2", "ICE1", "HSISEA", "ICEERO", "CBPSEA", "DHSOIG", "DHSHQ",
 ]  # fmt: skip
 AUTHORITY_NAMES = [
     "U.S. Immigration & Customs Enforcement", "Homeland Security Investigations",
@@ -574,6 +581,10 @@ AUTHORITY_NAMES = [
     "U.S. Customs and Border Protection", "Enforcement and Removal Operations",
     "U.S. Citizenship and Immigration Services", "Immigration and Naturalization Service",
     "Department of Homeland Security", "I.C.E. Seattle",
+    # cut short, run together, hyphenated invisibly, or with a look-alike letter
+    "Homeland Sec. Investigations", "Dept. of Homeland Sec.", "U.S. Customs & Border Prot.",
+    "U.S. Citizenship & Immigr. Services", "HomelandSecurity", "Homeland\u00adSecurity",
+    "Homeland S\u0435curity Investigations",
 ]  # fmt: skip
 ORDINARY_CODES = [
     "OPD", "SPD", "KCSO", "WSP", "FBI", "DEA", "ATF", "USMS", "NCIS", "IRS-CI", "USPIS", "USSS",
@@ -583,6 +594,8 @@ ORDINARY_NAMES = [
     "Drug Enforcement Administration", "Federal Bureau of Investigation",
     "U.S. Marshals Service", "Police", "Department of Justice", "Office of the Sheriff",
     "Bureau of Alcohol, Tobacco, Firearms and Explosives",
+    "Department of Natural Resources", "Internet Crimes Against Children Task Force",
+    "Policía de Puerto Rico", "Border County Sheriff", "Secretary of State",
 ]  # fmt: skip
 
 

@@ -123,7 +123,13 @@ def test_a_disabled_accounts_tokens_stop_working_and_stay_dead_when_enabled(
     assert disabled.status_code == 200 and disabled.json()["account"]["active"] is False
     refused = client.get("/v1/audit/verify", headers=auditor)
     assert refused.status_code == 401 and refused.json()["code"] == "account_disabled"
-    enabled = client.patch(path, headers=staff.headers("ada.admin"), json={"active": True})
+    staff.add("ben.admin", Role.admin)
+    asked = client.patch(path, headers=staff.headers("ada.admin"), json={"active": True})
+    assert asked.status_code == 202
+    change = asked.json()["pending_change"]["id"]
+    enabled = client.post(
+        f"/v1/account-changes/{change}/approve", headers=staff.headers("ben.admin")
+    )
     assert enabled.status_code == 200 and enabled.json()["account"]["active"] is True
     stale = client.get("/v1/audit/verify", headers=auditor)
     assert stale.status_code == 401 and stale.json()["code"] == "token_revoked"
@@ -149,7 +155,16 @@ def test_systems_sign_in_with_client_credentials(client: TestClient, staff: Staf
 
 @pytest.mark.parametrize(
     "key",
-    [None, "changeme", "secret", "short-key", "a" * 48, "my-super-secret-jwt-key-for-production"],
+    [
+        None,
+        "changeme",
+        "secret",
+        "short-key",
+        "a" * 48,
+        "my-super-secret-jwt-key-for-production",
+        "replace-this-with-a-long-random-secret-before-deploying-facematch",
+        "PLACEHOLDER_JWT_KEY_CHANGE_ME_BEFORE_PRODUCTION_0001",
+    ],
 )
 def test_outside_development_a_missing_or_weak_key_stops_start_up(
     settings: Settings, key: str | None
@@ -184,11 +199,19 @@ def test_no_interactive_docs_and_no_cors(client: TestClient, settings: Settings)
         assert docs_client.get("/openapi.json").status_code == 200
 
 
-@pytest.mark.parametrize("everyone", ["0.0.0.0/0", "::/0"])
+@pytest.mark.parametrize(
+    ("setting", "everyone"),
+    [
+        ("allowed_networks", ["0.0.0.0/0"]),
+        ("allowed_networks", ["::/0"]),
+        ("allowed_networks", ["0.0.0.0/1", "128.0.0.0/1"]),
+        ("trusted_proxies", ["0.0.0.0/0"]),
+    ],
+)
 def test_outside_development_an_allow_list_of_everyone_stops_start_up(
-    settings: Settings, everyone: str
+    settings: Settings, setting: str, everyone: list[str]
 ) -> None:
-    wide = settings.model_copy(update={"allowed_networks": [ip_network(everyone)]})
+    wide = settings.model_copy(update={setting: [ip_network(n) for n in everyone]})
     with pytest.raises(StartupRefused, match="every address"):
         create_app(wide)
 

@@ -62,7 +62,7 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     # A person's own password: the current one given is wrong.
     ("POST", "/v1/auth/password"): only({r: "422" for r in PEOPLE})
     | {R.review_system.value: "403 forbidden"},
-    ("POST", "/v1/accounts"): only({R.admin: "201"}),
+    ("POST", "/v1/accounts"): only({R.admin: "202"}),
     ("GET", "/v1/accounts"): only({R.admin: "200"}),
     ("PATCH", "/v1/accounts/{account_id}"): only({R.admin: "404"}),
     ("POST", "/v1/accounts/{account_id}/reset"): only({R.admin: "404"}),

@@ -3,7 +3,9 @@ the same moment, over real HTTP, on SQLite and on PostgreSQL, and exactly one wi
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 
 import httpx
@@ -13,8 +15,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.accounts.models import Account, AccountChange
+from app.accounts.service import administrator_accounts, first_administrator
 from app.api.main import create_app
 from app.audit.models import AuditEntry
+from app.core.composition import account_policy
+from app.core.refusals import Refusal
 from app.core.settings import Settings
 from app.gallery.models import LicenseRecord
 from app.requests.models import AgencyRequest
@@ -169,12 +174,18 @@ def test_an_activation_code_activates_once(
 ) -> None:
     staff = Staff(sessions, settings)
     staff.add("ada.admin", Role.admin)
-    created = served.post(
+    staff.add("ben.admin", Role.admin)
+    asked = served.post(
         "/v1/accounts",
         headers=staff.headers("ada.admin"),
         json={"username": "nia.new", "role": "auditor"},
     ).json()
-    code = created["credentials"]["activation_code"]
+    approved = served.post(
+        f"/v1/account-changes/{asked['pending_change']['id']}/approve",
+        headers=staff.headers("ben.admin"),
+    ).json()
+    halves = (asked["credentials"], approved["credentials"])
+    code = "-".join(half["activation_code"] for half in halves)
     passwords = [f"lilac orbit fennel {n}" for n in range(TIMES)]
     answers = at_once(
         [
@@ -217,3 +228,31 @@ def test_a_pending_change_is_approved_once(
         "success": 1,
         "refused:change_closed": TIMES - 1,
     }
+
+
+def test_the_first_administrator_is_made_once_however_many_commands_ask_at_once(
+    sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    """Whoever runs `facematch accounts first-admin` several times at once makes one
+    administrator, not several that no second one approved."""
+    policy = account_policy(settings)
+
+    def first(username: str) -> str:
+        try:
+            with sessions.begin() as session:
+                first_administrator(session, username, policy, "cli:root")
+        except Refusal as refusal:
+            return refusal.code.name
+        return "made"
+
+    start = threading.Barrier(TIMES)
+
+    def at_the_same_moment(username: str) -> str:
+        start.wait()
+        return first(username)
+
+    with ThreadPoolExecutor(TIMES) as pool:
+        results = Counter(pool.map(at_the_same_moment, [f"admin{n}" for n in range(TIMES)]))
+    assert results == {"made": 1, "administrator_exists": TIMES - 1}
+    with sessions() as session:
+        assert administrator_accounts(session) == 1

@@ -28,7 +28,7 @@ from app.requests.rules import (
     status_after,
 )
 from app.requests.schemas import NewRequest
-from app.requests.screening import AgencyFacts, CourtOrderFacts, Facts, screen
+from app.requests.screening import AgencyFacts, CourtOrderFacts, Facts, court_order_problem, screen
 from app.searches.rules import check_search
 from auth import Role
 from tests.governance import COURT_ORDER, COURT_ORDER_DOCUMENT, Staff, request_body
@@ -62,6 +62,35 @@ BAD_ORDERS = [
     CourtOrderFacts("King County Superior Court", "Deputy Clerk B. Moss", TODAY - timedelta(9)),
     CourtOrderFacts("U.S. District Court", "Hon.", TODAY - timedelta(9)),
 ]
+# Placeholders behind a title, executive-branch judges and officers by their abbreviations,
+# court staff: none of them a judge's signature.
+NOT_JUDGES = [
+    ("Unknown Court", "Judge None"), ("Superior Court", "Hon. Unknown"), ("Court", "Hon. N/A"),
+    ("N/A", "N/A N/A"), ("TBD", "TBD TBD"), ("Superior Court", "Judge Pending"),
+    ("Superior Court", "Hon. Redacted"), ("Superior Court", "No judge"),
+    ("Superior Court", "Not signed"), ("Superior Court", "Unsigned order"),
+    ("Tacoma EOIR", "IJ J. Smith"), ("BIA", "Hon. A. Roe"),
+    ("Office of the Chief Imm. Judge", "Hon. B. Roe"), ("Superior Court", "Det. Smith"),
+    ("Superior Court", "Sgt. Smith"), ("Superior Court", "SAC Jones"),
+    ("Superior Court", "AUSA Smith"), ("Superior Court", "Asst. U.S. Atty Smith"),
+    ("Superior Court", "Deputy Registrar"), ("Superior Court", "Court Administrator"),
+    ("Superior Court", "Bailiff"), ("Superior Court", "Clerks Office"),
+]  # fmt: skip
+JUDGES = [
+    ("U.S. District Court, W.D. Wash.", "Hon. M. Chen"),
+    ("King County Superior Court", "Judge Sean P. O'Donnell"),
+    ("U.S. District Court", "Magistrate Judge Brian A. Tsuchida"),
+    ("Thurston County Superior Court", "Commissioner Jane Doe"),
+]
+
+
+@pytest.mark.parametrize(("court", "judge"), NOT_JUDGES + JUDGES)
+def test_a_court_order_counts_only_in_a_judges_form(court: str, judge: str) -> None:
+    order = CourtOrderFacts(court, judge, TODAY - timedelta(9))
+    problem = court_order_problem(order, TODAY, timedelta(days=365), POLICY.immigration_authorities)
+    assert (problem is None) == ((court, judge) in JUDGES), problem
+
+
 ICE = AgencyFacts("ICE", "U.S. Immigration and Customs Enforcement")
 
 

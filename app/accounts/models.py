@@ -67,6 +67,9 @@ class AccountChange(Base):
     course: Mapped[str | None] = mapped_column(String(100))
     completed_on: Mapped[date | None] = mapped_column(Date)
     expires_on: Mapped[date | None] = mapped_column(Date)
+    # A person's new or reset account: the hash of the activation code's first half, shown
+    # to the administrator who asked; the approval adds the second.
+    first_half_hash: Mapped[str | None] = mapped_column(String(256))
     requested_by: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
     requested_at: Mapped[datetime] = mapped_column(default=utc_now)
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)

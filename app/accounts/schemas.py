@@ -58,7 +58,7 @@ class TotpCode(Input):
 
 class NewAccount(Input):
     """An account, one role. No password: a person sets their own with the activation code
-    the response carries; a system gets a client secret."""
+    the two administrators hand them; a system gets a client secret."""
 
     username: Username
     role: Role
@@ -77,10 +77,12 @@ class AccountView(BaseModel):
 
 
 class CredentialsView(BaseModel):
-    """Shown once, to the administrator who made the change take effect, to hand to the
-    person (or to configure in the system); stored only as hashes."""
+    """Shown once, to pass on to the account's holder: part of a person's activation code
+    (`first` to the administrator who asked, `second` to the one who approved; the person
+    types both, first then second), or a system's client secret. Stored only as hashes."""
 
     activation_code: str | None
+    activation_part: Literal["first", "second", "whole"] | None
     activation_expires_at: datetime | None
     client_secret: str | None
 

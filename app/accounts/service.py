@@ -2,10 +2,12 @@
 TOTP set-up, passwords, disabling and resetting, training records, and dual control.
 
 Nobody learns another person's password or second factor: a person's account starts with a
-one-time activation code, with which the person sets both. What confers power (an account
-with a role in `auth.DUAL_CONTROL_ROLES` made, re-enabled or reset; an operator's training)
-waits as an `AccountChange` until a second administrator approves it. Every attempt and
-change goes to the audit log, one entry per call.
+one-time activation code, with which the person sets both. No administrator learns a whole
+code either: every change that gives someone the means to act — an account made, enabled or
+reset, an operator's training — waits as an `AccountChange` until a second administrator
+approves it, and the code's first half goes to the administrator who asked, its second to
+the one who approved (only the person is given both). Disabling takes effect at once. Every
+attempt and change goes to the audit log, one entry per call.
 
 The races that matter are each one conditional write that only one caller wins: a one-time
 code's step is spent by `UPDATE ... WHERE last_step < step`, an activation code by `UPDATE
@@ -27,7 +29,6 @@ from app.accounts.models import Account, AccountChange, TrainingRecord
 from app.audit import trail
 from app.core.refusals import Code, Refusal
 from auth import (
-    DUAL_CONTROL_ROLES,
     SERVICE_ROLES,
     LockoutPolicy,
     Role,
@@ -36,10 +37,11 @@ from auth import (
     accepted_step,
     canonical_code,
     certification_current,
+    code_halves,
     hash_secret,
     is_locked,
     needs_rehash,
-    new_activation_code,
+    new_code_half,
     new_secret,
     password_problem,
     provisioning_uri,
@@ -76,12 +78,21 @@ class AccountPolicy:
     keys: TemplateKeys
 
 
+class CodePart(StrEnum):
+    """Which part of an activation code an administrator is shown."""
+
+    first = "first"  # to the administrator who asked
+    second = "second"  # to the one who approved
+    whole = "whole"  # the first administrator's, on the command line
+
+
 @dataclass(frozen=True)
 class Credentials:
-    """What a new or reset account is handed, once: a person's activation code, or a
-    system's client secret. Stored only as hashes."""
+    """What a new or reset account is handed, once, to pass on to its holder: part of a
+    person's activation code, or a system's client secret. Stored only as hashes."""
 
     activation_code: str | None = None
+    activation_part: CodePart | None = None
     activation_expires_at: datetime | None = None
     client_secret: str | None = None
 
@@ -114,22 +125,30 @@ def _totp_secret(account: Account, keys: TemplateKeys) -> str:
     return keys.open(account.totp_seed, _seal_context(account.id)).decode()
 
 
-def _credentials(account: Account, policy: AccountPolicy, now: datetime) -> Credentials:
+def _credentials(
+    account: Account, policy: AccountPolicy, first_half_hash: str | None
+) -> Credentials:
     """New credentials for `account`, replacing whatever it had: a person loses password
-    and second factor until they activate again; every token it holds stops working."""
+    and second factor until they activate with the code whose first half was shown when the
+    change was asked for (`first_half_hash`; None: both halves are shown here); every token
+    the account holds stops working."""
     account.token_epoch = (account.token_epoch or 0) + 1
     account.failed_logins, account.locked_until = 0, None
     if kind_of(Role(account.role)) is SubjectKind.system:
         secret = secrets.token_urlsafe(32)
         account.secret_hash = hash_secret(secret)
         return Credentials(client_secret=secret)
-    code = new_activation_code()
-    expires = now + policy.activation_lifetime
+    second = new_code_half()
+    first = None if first_half_hash is not None else new_code_half()
+    expires = datetime.now(UTC) + policy.activation_lifetime
     account.secret_hash = None
     account.totp_seed, account.totp_active, account.totp_last_step = None, False, None
-    account.activation_hash = hash_secret(canonical_code(code))
+    first_hash = first_half_hash or hash_secret(canonical_code(first or ""))
+    account.activation_hash = f"{first_hash} {hash_secret(canonical_code(second))}"
     account.activation_expires_at = expires
-    return Credentials(activation_code=code, activation_expires_at=expires)
+    if first is None:
+        return Credentials(second, CodePart.second, expires)
+    return Credentials(f"{first}-{second}", CodePart.whole, expires)
 
 
 def _check_username_free(session: Session, username: str) -> None:
@@ -138,27 +157,30 @@ def _check_username_free(session: Session, username: str) -> None:
 
 
 def _make(
-    session: Session, username: str, role: Role, policy: AccountPolicy
+    session: Session, username: str, role: Role, policy: AccountPolicy, first_half_hash: str | None
 ) -> tuple[Account, Credentials]:
     _check_username_free(session, username)
     account = Account(username=username, kind=kind_of(role).value, role=role.value)
     session.add(account)
     session.flush()
-    return account, _credentials(account, policy, datetime.now(UTC))
+    return account, _credentials(account, policy, first_half_hash)
 
 
 def first_administrator(
     session: Session, username: str, policy: AccountPolicy, actor: str
 ) -> tuple[Account, Credentials]:
     """The one account made without a second administrator: the first administrator, on the
-    command line, while there is no administrator at all. The audit log says so."""
-    if session.scalar(select(Account.id).where(Account.role == Role.admin.value)) is not None:
+    command line, while there is no administrator at all; its whole activation code is
+    shown. The audit log says so. Made after every other writer (the audit trail's lock), so
+    two at once cannot both be first."""
+    trail.serialise(session)
+    if administrator_accounts(session):
         raise Refusal(
             Code.administrator_exists,
             "An administrator exists already: administrators make every other account "
             "through the API, and a second administrator approves what confers power.",
         )
-    account, credentials = _make(session, username, Role.admin, policy)
+    account, credentials = _make(session, username, Role.admin, policy, None)
     trail.record(
         session,
         _COMPONENT,
@@ -182,7 +204,14 @@ def get_account(session: Session, account_id: int) -> Account:
 def _pending(
     session: Session, kind: ChangeKind, requester: int, event: str, **fields: object
 ) -> Outcome:
+    """Ask for a change; a person's new or reset account's first code half is shown now."""
     change = AccountChange(kind=kind.value, requested_by=requester, **fields)
+    credentials = None
+    if kind in (ChangeKind.create, ChangeKind.reset) and change.role is not None:
+        if kind_of(Role(change.role)) is SubjectKind.person:
+            first = new_code_half()
+            change.first_half_hash = hash_secret(canonical_code(first))
+            credentials = Credentials(first, CodePart.first)
     session.add(change)
     session.flush()
     trail.record(
@@ -195,39 +224,27 @@ def _pending(
         account=actor_of(change.account_id) if change.account_id else None,
         role=change.role,
     )
-    return Outcome(change=change)
+    return Outcome(credentials=credentials, change=change)
 
 
 def create_account(
     session: Session, username: str, role: Role, requester: int, policy: AccountPolicy
 ) -> Outcome:
-    """Make an account now, or, for a role that confers power, ask a second administrator."""
-    if role in DUAL_CONTROL_ROLES:
-        _check_username_free(session, username)
-        return _pending(
-            session, ChangeKind.create, requester, "account.create", username=username, role=role
-        )
-    account, credentials = _make(session, username, role, policy)
-    trail.record(
-        session,
-        _COMPONENT,
-        "account.create",
-        actor_of(requester),
-        "success",
-        actor_of(account.id),
-        role=role,
+    """Ask a second administrator to make an account."""
+    _check_username_free(session, username)
+    return _pending(
+        session, ChangeKind.create, requester, "account.create", username=username, role=role
     )
-    return Outcome(account, credentials)
 
 
 def set_active(
     session: Session, account_id: int, active: bool, requester: int, policy: AccountPolicy
 ) -> Outcome:
-    """Disable an account at once; enable one, or ask a second administrator to where its
-    role confers power. Either way its tokens stop working."""
+    """Disable an account at once (its tokens and any activation code stop working), or ask
+    a second administrator to enable it (its old tokens stay dead)."""
     account = get_account(session, account_id)
     event = "account.enable" if active else "account.disable"
-    if active and Role(account.role) in DUAL_CONTROL_ROLES:
+    if active:
         return _pending(
             session, ChangeKind.enable, requester, event, account_id=account.id, role=account.role
         )
@@ -241,30 +258,25 @@ def _set_active(account: Account, active: bool) -> None:
     account.token_epoch += 1
     if active:
         account.failed_logins, account.locked_until = 0, None
+    else:
+        account.activation_hash = account.activation_expires_at = None
 
 
 def reset_credentials(
     session: Session, account_id: int, requester: int, policy: AccountPolicy
 ) -> Outcome:
-    """Force a reset: a person gets a new activation code (password and second factor are
-    gone), a system a new client secret; the account's sessions end. Where the role
-    confers power, a second administrator approves it first: whoever holds the new code
-    could otherwise take the account over."""
+    """Ask a second administrator for a reset: then a person gets a new activation code
+    (password and second factor are gone), a system a new client secret, and the account's
+    sessions end. Whoever held a whole new code could take the account over."""
     account = get_account(session, account_id)
-    if Role(account.role) in DUAL_CONTROL_ROLES:
-        return _pending(
-            session,
-            ChangeKind.reset,
-            requester,
-            "account.reset",
-            account_id=account.id,
-            role=account.role,
-        )
-    credentials = _credentials(account, policy, datetime.now(UTC))
-    trail.record(
-        session, _COMPONENT, "account.reset", actor_of(requester), "success", actor_of(account.id)
+    return _pending(
+        session,
+        ChangeKind.reset,
+        requester,
+        "account.reset",
+        account_id=account.id,
+        role=account.role,
     )
-    return Outcome(account, credentials)
 
 
 def _check_training(completed_on: date, expires_on: date, policy: AccountPolicy) -> None:
@@ -354,15 +366,18 @@ def _close(
 def approve_change(
     session: Session, change_id: int, approver: int | None, actor: str, policy: AccountPolicy
 ) -> Outcome:
-    """A second administrator's approval: the change takes effect now. `approver` is None
-    only for the command line's approval of the second administrator."""
+    """A second administrator's approval: the change takes effect now, and a new or reset
+    person's code's second half is shown. `approver` is None only for the command line's
+    approval of the second administrator."""
     change = get_change(session, change_id)
     _close(session, change, ChangeStatus.approved, approver)
     kind = ChangeKind(change.kind)
     credentials, record = None, None
     if kind is ChangeKind.create:
         assert change.username is not None and change.role is not None
-        account, credentials = _make(session, change.username, Role(change.role), policy)
+        account, credentials = _make(
+            session, change.username, Role(change.role), policy, change.first_half_hash
+        )
         change.account_id = account.id
     else:
         assert change.account_id is not None
@@ -370,7 +385,7 @@ def approve_change(
         if kind is ChangeKind.enable:
             _set_active(account, True)
         elif kind is ChangeKind.reset:
-            credentials = _credentials(account, policy, datetime.now(UTC))
+            credentials = _credentials(account, policy, change.first_half_hash)
         else:
             assert change.course and change.completed_on and change.expires_on
             _check_training(change.completed_on, change.expires_on, policy)
@@ -407,15 +422,12 @@ def reject_change(session: Session, change_id: int, decider: int) -> AccountChan
     return change
 
 
-def administrators(session: Session) -> int:
-    """Active administrators: the command line approves the second only while there is one."""
+def administrator_accounts(session: Session) -> int:
+    """Administrator accounts, disabled ones too: the command line makes the first while
+    there is none, and approves the second while there is one (disabling one does not make
+    room for another)."""
     return (
-        session.scalar(
-            select(func.count(Account.id)).where(
-                Account.role == Role.admin.value, Account.active.is_(True)
-            )
-        )
-        or 0
+        session.scalar(select(func.count(Account.id)).where(Account.role == Role.admin.value)) or 0
     )
 
 
@@ -579,8 +591,10 @@ def activate(
     policy: AccountPolicy,
     throttle: Throttle,
 ) -> Account:
-    """A person sets their own password with their activation code, which is then spent;
-    the second factor is set up next, with the token this gives."""
+    """A person sets their own password with their activation code (both halves), which is
+    then spent; the second factor is set up next, with the token this gives. Each half is
+    checked against its hash whatever the account, so the answer takes as long for an
+    account that does not exist, is disabled or has no code."""
     wait = throttle.wait_s("activate", username)
     if wait is not None:
         raise _too_many_attempts(wait)
@@ -595,9 +609,17 @@ def activate(
             )
         )
         stored = account.activation_hash if account is not None else None
-        valid = verify_secret(stored, canonical_code(code))
+        first_hash, _, second_hash = (stored or "").partition(" ")
+        first, second = code_halves(code)
+        # Both verified, always: one hash's work each, whatever the outcome.
+        halves = [
+            verify_secret(first_hash or None, first),
+            verify_secret(second_hash or None, second),
+        ]
+        valid = all(halves)
         current = (
             account is not None
+            and account.active
             and account.activation_expires_at is not None
             and now < account.activation_expires_at
         )

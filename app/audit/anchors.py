@@ -1,9 +1,11 @@
-"""Anchors: the audit log's head, signed with a key the database never holds and appended to
-a sink outside it, an append-only file or syslog (which carries them off the machine).
+"""Anchors: the audit log's head, signed with a key the database never holds and appended
+outside it, to an append-only file that verification reads and, where an address is given,
+to syslog too, which carries them off the machine.
 
 Whoever can write the database can edit an entry and recompute the chain and the head, or
 cut off the newest entries and move the head back; against the anchors both show
-(`audit.verify`). Entries written after the newest anchor are vouched for by the chain alone.
+(`trail.verify`). Entries written after the newest anchor are vouched for by the chain
+alone.
 
 The service anchors the head at start-up unless the sink's newest anchor names it already,
 every `audit_anchor_interval_s` when the head has moved, and at shutdown; `facematch audit
@@ -81,8 +83,22 @@ class SyslogSink:
         finally:
             handler.close()
 
+
+@dataclass(frozen=True)
+class ForwardedFile:
+    """The anchor file, which verification reads, with each anchor sent to syslog as well,
+    which takes it off the machine: a host's own file alone could be rewritten with the
+    database by whoever holds the host."""
+
+    file: FileSink
+    syslog: SyslogSink
+
+    def append(self, anchor: Anchor) -> None:
+        self.file.append(anchor)
+        self.syslog.append(anchor)
+
     def read(self) -> list[str]:
-        return []
+        return self.file.read()
 
 
 class _RaisingSysLogHandler(SysLogHandler):

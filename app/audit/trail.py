@@ -79,6 +79,13 @@ def chain_hash(prev_hash: str, entry: AuditEntry) -> str:
     return hashlib.sha256(json.dumps(fields, separators=(",", ":")).encode()).hexdigest()
 
 
+def serialise(session: Session) -> None:
+    """Take the lock every append takes first: what the caller's transaction does next
+    happens after every other writer's, in every process (a check and the write it guards,
+    say, that must not interleave)."""
+    session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq))
+
+
 def record(
     session: Session,
     component: str,

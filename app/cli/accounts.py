@@ -11,12 +11,14 @@ from pydantic import ValidationError
 from app.accounts.schemas import NewAccount
 from app.accounts.service import (
     ChangeKind,
+    CodePart,
     Credentials,
-    administrators,
+    administrator_accounts,
     approve_change,
     first_administrator,
     get_change,
 )
+from app.audit import trail
 from app.cli.common import actor, keys_or_exit, open_database, refused
 from app.core.composition import account_policy
 from app.core.refusals import Refusal
@@ -59,7 +61,10 @@ def _print_credentials(credentials: Credentials | None) -> None:
     if credentials.activation_code is not None:
         assert credentials.activation_expires_at is not None
         expires = credentials.activation_expires_at.isoformat(timespec="minutes")
-        typer.echo(f"activation code (shown once, until {expires}): {credentials.activation_code}")
+        part = "" if credentials.activation_part is CodePart.whole else " (second half)"
+        typer.echo(
+            f"activation code{part} (shown once, until {expires}): {credentials.activation_code}"
+        )
     if credentials.client_secret is not None:
         typer.echo(f"client secret (shown once): {credentials.client_secret}")
 
@@ -69,15 +74,17 @@ def accounts_approve(
     change_id: Annotated[int, typer.Argument(help="The pending change's id")],
 ) -> None:
     """Approve, on the command line, the change making the second administrator, while the
-    first is the only one: every later change is approved by a second administrator
-    through the API. Prints the new administrator's activation code, once."""
+    first is the only administrator account there has ever been: every later change is
+    approved by a second administrator through the API. Prints the second half of the new
+    administrator's activation code, once (the first administrator was shown the first)."""
     settings = Settings()
     keys = keys_or_exit(settings)
     sessions = open_database(settings)
     try:
         with sessions.begin() as session:
+            trail.serialise(session)  # no other administrator appears while this decides
             change = get_change(session, change_id)
-            if administrators(session) != 1 or (change.kind, change.role) != (
+            if administrator_accounts(session) != 1 or (change.kind, change.role) != (
                 ChangeKind.create.value,
                 Role.admin.value,
             ):

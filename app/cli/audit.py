@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from app.audit import trail
-from app.audit.anchors import FileSink, SyslogSink, anchor_head
+from app.audit.anchors import FileSink, anchor_head
 from app.audit.keys import new_signing_key, public_key_text, read_signing_key
 from app.audit.retention import purge
 from app.cli.common import actor, open_database
@@ -29,25 +29,22 @@ def audit_verify(
         typer.Option(
             exists=True,
             dir_okay=False,
-            help="Anchors to check against: an anchor file, or an export of the syslog sink "
-            "(default: the anchor file, where FACEMATCH_AUDIT_ANCHOR_SINK is the file)",
+            help="Anchors to check against: an anchor file, or an export of the anchors sent "
+            "to syslog (default: the anchor file)",
         ),
     ] = None,
 ) -> None:
     """Check the audit log's hash chain, and against the anchors kept outside the database;
     exit 1 naming the first bad entry if it is broken."""
     settings = Settings()
-    sink = FileSink(anchors) if anchors is not None else anchor_sink(settings)
-    if isinstance(sink, SyslogSink):
-        typer.echo("note: anchors sent to syslog are checked from an export (--anchors)", err=True)
-    lines = sink.read()
+    lines = (FileSink(anchors) if anchors is not None else anchor_sink(settings)).read()
     sessions = open_database(settings)
     with sessions.begin() as session:
         result = trail.verify(session, audit_keys(settings), lines)
         trail.record(
             session,
             "oversight",
-            "trail.verify",
+            "audit.verify",
             actor(),
             "intact" if result.intact else "broken",
             first_bad=result.first_bad_seq,
@@ -86,7 +83,7 @@ def audit_anchor() -> None:
         trail.record(
             session,
             "oversight",
-            "trail.anchor",
+            "audit.anchor",
             actor(),
             "success" if problem is None else "failure",
             anchored=anchor.seq if anchor else None,

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from ipaddress import IPv4Network, IPv6Network, collapse_addresses
 
 import faiss
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -18,7 +20,7 @@ from pydantic import SecretStr
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.accounts.service import AccountPolicy
-from app.audit.anchors import AnchorSink, FileSink, SyslogSink, syslog_address
+from app.audit.anchors import AnchorSink, FileSink, ForwardedFile, SyslogSink, syslog_address
 from app.audit.keys import AuditKeys, read_signing_key, read_verify_key
 from app.audit.retention import RetentionPolicy
 from app.core.database import make_engine, migrate, session_factory
@@ -102,9 +104,11 @@ def audit_keys(settings: Settings) -> AuditKeys:
 
 
 def anchor_sink(settings: Settings) -> AnchorSink:
-    if settings.audit_anchor_sink == "syslog":
-        return SyslogSink(syslog_address(settings.audit_anchor_syslog_address))
-    return FileSink(settings.audit_anchor_path)
+    """The anchor file, and syslog beside it where an address is given."""
+    file = FileSink(settings.audit_anchor_path)
+    if settings.audit_anchor_syslog_address is None:
+        return file
+    return ForwardedFile(file, SyslogSink(syslog_address(settings.audit_anchor_syslog_address)))
 
 
 # Policies
@@ -262,6 +266,17 @@ def _token_key(settings: Settings) -> str:
     return development_key()
 
 
+def _every_address(networks: Sequence[IPv4Network | IPv6Network]) -> str | None:
+    """The whole address space the networks cover between them, if they do ("0.0.0.0/1" and
+    "128.0.0.0/1" are every IPv4 address too)."""
+    for version in (4, 6):
+        mine = [n for n in networks if n.version == version]
+        whole = [n for n in collapse_addresses(mine) if n.prefixlen == 0]  # type: ignore[type-var]
+        if whole:
+            return str(whole[0])
+    return None
+
+
 def check(settings: Settings) -> Checked:
     """Refuse to serve with what is unsafe: outside development, a missing or weak token key,
     an allow-list admitting every address, no template key, no anchor key (the audit log would
@@ -269,13 +284,16 @@ def check(settings: Settings) -> Checked:
     that cannot be read or was calibrated for another model (searches would use a threshold
     measured on other templates)."""
     token_key = _token_key(settings)
-    production = settings.environment != "development"
-    everyone = [n for n in settings.allowed_networks if n.prefixlen == 0]
-    if everyone and production:
-        raise StartupRefused(
-            f"refusing to start: FACEMATCH_ALLOWED_NETWORKS admits every address ({everyone[0]}); "
-            "list the agency's networks"
-        )
+    if settings.environment != "development":
+        for name, networks in (
+            ("FACEMATCH_ALLOWED_NETWORKS", settings.allowed_networks),
+            ("FACEMATCH_TRUSTED_PROXIES", settings.trusted_proxies),
+        ):
+            if _every_address(networks):
+                raise StartupRefused(
+                    f"refusing to start: {name} admits every address ({_every_address(networks)}); "
+                    "list the agency's networks and proxies"
+                )
     try:
         keys = template_keys(settings)
     except KeyMissing as problem:

@@ -146,17 +146,17 @@ class Settings(BaseSettings):
     audit_verify_keys: list[str] = []
     # The service signs the audit log's head with this key (`facematch audit new-key`), which
     # the database never holds, at start-up, every interval if the head moved, and at
-    # shutdown, and appends that anchor to a sink outside the database: a file (by default
-    # data_dir/audit-anchors.jsonl) or syslog (a socket path, or host:port over UDP). Outside
-    # development mode the service refuses to start without it (app.anchors).
+    # shutdown, and appends that anchor outside the database: to a file (by default
+    # data_dir/audit-anchors.jsonl), which verification reads, and, with an address, to syslog
+    # too (a socket path, or host:port over UDP), which carries it off the machine. Outside
+    # development mode the service refuses to start without the key (app.audit.anchors).
     audit_anchor_key: SecretStr | None = None
     # The public keys of retired anchor keys, kept apart from the checkpoints' retired keys:
     # the service holds the anchor key, and must never be able to vouch for a purge.
     audit_anchor_verify_keys: list[str] = []
     audit_anchor_interval_s: float = Field(default=300, ge=1)
-    audit_anchor_sink: Literal["file", "syslog"] = "file"
     audit_anchor_file: Path | None = None
-    audit_anchor_syslog_address: str = "/dev/log"
+    audit_anchor_syslog_address: str | None = None
 
     @field_validator("template_key", mode="before")
     @classmethod
@@ -185,8 +185,9 @@ class Settings(BaseSettings):
 
     @field_validator("audit_anchor_syslog_address")
     @classmethod
-    def _syslog_address(cls, address: str) -> str:
-        syslog_address(address)
+    def _syslog_address(cls, address: str | None) -> str | None:
+        if address is not None:
+            syslog_address(address)
         return address
 
     @field_validator("audit_verify_keys", "audit_anchor_verify_keys")

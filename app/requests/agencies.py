@@ -8,6 +8,7 @@ Pure functions, standard library only.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 
 from app.requests.citations import normalise
@@ -18,6 +19,8 @@ DEFAULT_IMMIGRATION_AGENCY_CODES: tuple[str, ...] = (
 DEFAULT_IMMIGRATION_AGENCY_NAMES: tuple[str, ...] = (
     "homeland security",
     "immigration",
+    "immigr",
+    "immig",
     "customs enforcement",
     "border protection",
     "border patrol",
@@ -37,6 +40,15 @@ def normalise_name(text: str) -> str:
 
 
 _FOREIGN = re.compile(r"[^\x00-\x7f]")
+# A code run on into more letters or digits is still the code: "HSI2", "ICEERO", "DHSOIG".
+_SHORTEST_RUN_ON = 3
+# A word of a name cut short with a full stop ("Sec.", "Prot.") stands for the phrase's word.
+_SHORTEST_ABBREVIATION = 3
+
+
+def _scripts(text: str) -> set[str]:
+    """The writing systems a text's letters come from (LATIN, CYRILLIC, GREEK, ...)."""
+    return {unicodedata.name(c, "UNKNOWN").split()[0] for c in text if c.isalpha()}
 
 
 def _tokens(text: str) -> list[str]:
@@ -74,7 +86,6 @@ class ImmigrationAuthorities:
     def __init__(self, codes: Sequence[str], names: Sequence[str]) -> None:
         self.codes = frozenset(self._entry("".join(_tokens(code)), code) for code in codes)
         self.names = tuple(self._entry(normalise_name(name), name) for name in names)
-        self._phrases = [re.compile(rf"(?<!\S){re.escape(p)}(?!\S)") for p in self.names]
 
     @staticmethod
     def _entry(normalised: str, raw: str) -> str:
@@ -82,19 +93,50 @@ class ImmigrationAuthorities:
             raise ValueError(f"not an agency code or name: {raw!r}")
         return normalised
 
-    def _listed(self, candidates: list[str]) -> bool:
-        return any(u in self.codes for c in candidates for u in _unprefixed(c))
+    def _listed(self, candidates: list[str], run_on: bool = False) -> bool:
+        """Whether a candidate, with its US/DHS prefix or without, is a listed code; with
+        `run_on`, also one that goes on past a listed code of three letters or more."""
+        for candidate in candidates:
+            for bare in _unprefixed(candidate):
+                if bare in self.codes:
+                    return True
+                if run_on and any(
+                    len(code) >= _SHORTEST_RUN_ON and bare.startswith(code) for code in self.codes
+                ):
+                    return True
+        return False
+
+    def _named(self, words: list[str]) -> bool:
+        """Whether the name's words hold a listed phrase: word for word, with words cut
+        short ("homeland sec", "border prot"), or run together ("homelandsecurity")."""
+        compact = "".join(words)
+        for phrase in self.names:
+            wanted = phrase.split()
+            if "".join(wanted) in compact:
+                return True
+            for start in range(len(words) - len(wanted) + 1):
+                found = words[start : start + len(wanted)]
+                if all(
+                    have == want
+                    or (
+                        len(wanted) > 1
+                        and len(have) >= _SHORTEST_ABBREVIATION
+                        and want.startswith(have)
+                    )
+                    for have, want in zip(found, wanted, strict=True)
+                ):
+                    return True
+        return False
 
     def recognises(self, code: str, name: str) -> bool:
         """Whether the code or the name says it is an immigration authority. Whole tokens
         only: "ice" inside "police", "justice" or "office" never counts."""
         if _FOREIGN.search(normalise(code)):
             return True  # an agency code is ASCII: a look-alike letter ("ІСЕ") fails closed
+        if len(_scripts(normalise(name))) > 1:
+            return True  # letters of two scripts in one name ("Homeland Sеcurity") fail closed
         tokens = _tokens(code)
-        if self._listed(tokens + ["".join(tokens)] + _letter_runs(tokens)):
+        if self._listed(tokens + ["".join(tokens)] + _letter_runs(tokens), run_on=True):
             return True
-        words = normalise_name(name)
-        if any(phrase.search(words) for phrase in self._phrases):
-            return True
-        name_tokens = words.split()
-        return self._listed(name_tokens + _letter_runs(name_tokens))
+        words = normalise_name(name).split()
+        return self._named(words) or self._listed(words + _letter_runs(words))

@@ -190,12 +190,24 @@ _OTHER = re.compile(
     rf"\s?[,:\-]?\s?(?:{_MARKER}\s?)?(?P<sec>\d[a-z0-9.:/\-]*)(?P<subs>(?:\s?\([a-z0-9]{{1,6}}\))*)"
 )
 # Words that name federal law: a code spelled with them but not read as USC/INA is refused.
-# Federal law the grammar reads only as the U.S. Code or the INA; and the Code of Federal
+# Federal law the grammar reads only as the U.S. Code or the INA; the INA's other names (its
+# public law, its Statutes at Large pages, the McCarran-Walter Act); and the Code of Federal
 # Regulations, which holds regulations, not crimes (8 C.F.R. is immigration's): a code like
 # these that the grammar did not read is no citation.
 _FEDERAL_WORDS = re.compile(
-    r"\|usc|usc[as]?\||\|us\|code|\|united\|?states|\|ina\||immigra|nationality|\|alien"
-    r"|\|cfr\||\|federal\|regulations"
+    r"\|usc|usc[as]?\||\|us\||\|us\|code|\|united\|?states|\|ina\||immigra|nationality|\|alien"
+    r"|\|cfr\||\|federal\|regulations|\|pub\|?l\||\|pl\||\|public\|laws?\||mccarran|walter"
+    r"|^\|stats?\|$"
+)
+# Words of a document, not of a code: "Count 1", "Case 2024", "Page 3" name no statute. A
+# code made only of these (and placeholders) is no code.
+_DOCUMENT_WORDS = frozenset(
+    (
+        "count counts case cases page pages statute no nos number num ref reference item items "
+        "docket file report exhibit paragraph para line charge charges offense offence "
+        "violation violations crime crimes act rule rules article part id incident ticket "
+        "warrant order unit cause matter agency dept department police county city state court"
+    ).split()
 )
 _FOREIGN = re.compile(r"[^\x00-\x7f§¶]")
 # Longer than any statute entry: refused rather than searched (the search is quadratic).
@@ -267,6 +279,8 @@ def _other(text: str) -> list[Citation]:
         if _names_federal_law(code) or before.endswith("title"):
             return []
         if sum(c.isalpha() for c in code) < 2:
+            continue
+        if {w.strip(".") for w in code.split()} <= _DOCUMENT_WORDS | set(_PLACEHOLDERS):
             continue
         words = tuple(w.replace(".", "").upper() for w in code.split())
         section = match["sec"].rstrip(".:/-") + match["subs"].replace(" ", "")

@@ -65,62 +65,22 @@ class Screening:
 # What a court or a judge is never called: blanks, placeholders, and the people and bodies
 # whose signature is not a judge's (a clerk, an officer, an immigration judge of the
 # executive branch, the requesting agency itself).
-_PLACEHOLDERS = frozenset(
-    {
-        "",
-        "na",
-        "n a",
-        "none",
-        "nil",
-        "null",
-        "unknown",
-        "tbd",
-        "tba",
-        "pending",
-        "unsigned",
-        "not applicable",
-        "not known",
-        "various",
-        "same",
-        "see attached",
-        "see narrative",
-        "redacted",
-        "x",
-        "xx",
-        "xxx",
-    }
+# Words that name nobody: blanks, placeholders, and an order that says it is not signed.
+_PLACEHOLDER_WORDS = frozenset(
+    (
+        "na n a none nil null unknown tbd tba pending unsigned not applicable known no signed "
+        "sign signature order various same see attached narrative redacted withheld x xx xxx"
+    ).split()
 )
-
-
+# Who signs what is not a court order: a clerk, an officer, an attorney, an agency, an
+# immigration judge (of the executive, not a court), with their usual abbreviations. Whole
+# words or phrases of the court's or the judge's name.
 _NOT_JUDICIAL = (
-    "clerk",
-    "officer",
-    "agent",
-    "deportation",
-    "enforcement",
-    "director",
-    "supervisor",
-    "supervisory",
-    "detective",
-    "sergeant",
-    "lieutenant",
-    "captain",
-    "sheriff",
-    "police",
-    "investigator",
-    "inspector",
-    "attorney",
-    "prosecutor",
-    "counsel",
-    "notary",
-    "administrative",
-    "immigration judge",
-    "immigration court",
-    "field office",
-    "executive office for immigration review",
-)
-
-
+    "clerk clerks registrar administrator bailiff secretary notary officer ofc agent sa sac "
+    "asac deportation enforcement director supervisor supervisory detective det sergeant sgt "
+    "lieutenant lt captain capt cpl sheriff police investigator inspector attorney atty ausa "
+    "prosecutor counsel administrative immigration imm immig immigr ij eoir bia"
+).split() + ["field office", "executive office for immigration review"]
 _JUDGE_TITLES = frozenset(
     {"hon", "honorable", "honourable", "judge", "justice", "magistrate", "the", "chief", "us"}
 )
@@ -137,17 +97,16 @@ def court_order_problem(
     Screening checks the form; the reviewers, who read the document, check the substance."""
     court, judge = normalise_name(order.court), normalise_name(order.judge)
     for what, text in (("court", court), ("judge", judge)):
-        if text in _PLACEHOLDERS or sum(c.isalpha() for c in text) < 2:
+        named = [w for w in text.split() if w not in _PLACEHOLDER_WORDS | _JUDGE_TITLES]
+        if sum(c.isalpha() for w in named for c in w) < 2:
             return f"the order names no {what} ({getattr(order, what)!r})"
-    name = [word for word in judge.split() if word not in _JUDGE_TITLES]
-    if sum(len(word) for word in name) < 2:
-        return f"the order names no judge ({order.judge!r} is a title, not a name)"
     for what, text in (("court", order.court), ("judge", order.judge)):
         official = next((w for w in _NOT_JUDICIAL if f" {w} " in _words(text)), None)
         if official is not None or authorities.recognises(text, text):
             return (
                 f"the {what} named ({text!r}) is not a court's judge or magistrate: "
-                "an order signed by a clerk, an officer or an agency is not a court order"
+                "an order signed by a clerk, an officer, an attorney, an agency or an "
+                "immigration judge is not a court order"
             )
     if order.signed_on > today:
         return f"the order is dated {order.signed_on}, in the future"

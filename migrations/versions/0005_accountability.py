@@ -54,6 +54,7 @@ def upgrade() -> None:
         sa.Column("course", sa.String(length=100), nullable=True),
         sa.Column("completed_on", sa.Date(), nullable=True),
         sa.Column("expires_on", sa.Date(), nullable=True),
+        sa.Column("first_half_hash", sa.String(length=256), nullable=True),
         sa.Column("requested_by", Id64, sa.ForeignKey("accounts.id"), nullable=True),
         sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),

@@ -1,7 +1,9 @@
 """Accounts, training records and the changes that wait for a second administrator.
 
-A call whose change confers power answers 202 with the pending change; the second
-administrator's approval answers with what took effect, and the new credentials, once.
+Every change that gives someone the means to act (an account made, enabled or reset; an
+operator's training) answers 202 with the pending change, and for a person's account the
+first half of its activation code; the second administrator's approval answers with what
+took effect, and the second half (or a system's client secret), once. Disabling is at once.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ def outcome_view(outcome: Outcome, response: Response | None = None) -> AccountO
         account=account_view(outcome.account) if outcome.account else None,
         credentials=CredentialsView(
             activation_code=credentials.activation_code,
+            activation_part=credentials.activation_part,
             activation_expires_at=credentials.activation_expires_at,
             client_secret=credentials.client_secret,
         )
@@ -75,19 +78,12 @@ def outcome_view(outcome: Outcome, response: Response | None = None) -> AccountO
     )
 
 
-@router.post(
-    "/v1/accounts",
-    response_model=AccountOutcome,
-    status_code=201,
-    name="account.create",
-    responses={202: {"model": AccountOutcome, "description": "Waits for a second administrator"}},
-)
+@router.post("/v1/accounts", response_model=AccountOutcome, status_code=202, name="account.create")
 def new_account(
     body: NewAccount, admin: Admin, services: ServicesDep, session: SessionDep, response: Response
 ) -> AccountOutcome:
-    """A person's account, with a one-time activation code to hand them, or a system's, with
-    its client secret: shown in this response only. An account whose role confers power
-    waits for a second administrator's approval instead (202)."""
+    """Ask for an account: it is made when a second administrator approves. A person's
+    comes with the first half of its activation code, in this response only."""
     with session.begin():
         outcome = create_account(session, body.username, body.role, admin.id, services.accounts)
         return outcome_view(outcome, response)
@@ -112,8 +108,8 @@ def change_account(
     session: SessionDep,
     response: Response,
 ) -> AccountOutcome:
-    """Disable an account (its tokens stop working at once) or enable it (its old tokens
-    stay dead; a powerful role's waits for a second administrator)."""
+    """Disable an account at once (its tokens and any activation code stop working), or ask
+    for it to be enabled (202: a second administrator approves; its old tokens stay dead)."""
     with session.begin():
         outcome = set_active(session, account_id, body.active, admin.id, services.accounts)
         return outcome_view(outcome, response)
@@ -122,14 +118,15 @@ def change_account(
 @router.post(
     "/v1/accounts/{account_id}/reset",
     response_model=AccountOutcome,
+    status_code=202,
     name="account.reset",
-    responses={202: {"model": AccountOutcome, "description": "Waits for a second administrator"}},
 )
 def reset_account(
     account_id: RowId, admin: Admin, services: ServicesDep, session: SessionDep, response: Response
 ) -> AccountOutcome:
-    """Force a reset: the person's password and second factor are gone, a new activation
-    code is issued and their sessions end; a system gets a new client secret."""
+    """Ask for a reset: once a second administrator approves, the person's password and
+    second factor are gone, a new activation code is issued (its first half in this
+    response) and their sessions end; a system gets a new client secret."""
     with session.begin():
         outcome = reset_credentials(session, account_id, admin.id, services.accounts)
         return outcome_view(outcome, response)

@@ -77,7 +77,7 @@ def read_audit_log(
             select(AuditEntry).where(AuditEntry.seq > after).order_by(AuditEntry.seq).limit(limit)
         ).all()
         views = [AuditEntryView.model_validate(e, from_attributes=True) for e in entries]
-        trail.record(session, _COMPONENT, "trail.read", caller.actor, "success", after=after)
+        trail.record(session, _COMPONENT, "audit.read", caller.actor, "success", after=after)
     return views
 
 
@@ -87,15 +87,15 @@ def verify_audit_log(
 ) -> AuditVerification:
     """Walk the hash chain from the start or the newest purge's signed checkpoint; name the
     first entry edited, deleted, inserted or moved, or rewritten or cut off after it was
-    anchored (against the configured anchor file; a syslog sink is checked with `facematch
-    audit verify --anchors`)."""
+    anchored (against the anchor file; the copies sent to syslog are checked with
+    `facematch audit verify --anchors EXPORT`)."""
     anchors = anchor_sink(services.settings).read()
     with session.begin():
         result = trail.verify(session, services.audit_keys, anchors)
         trail.record(
             session,
             _COMPONENT,
-            "trail.verify",
+            "audit.verify",
             caller.actor,
             "intact" if result.intact else "broken",
             first_bad=result.first_bad_seq,
