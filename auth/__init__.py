@@ -13,7 +13,7 @@ from auth.passwords import (
     password_problem,
     verify_secret,
 )
-from auth.roles import PERMISSIONS, SERVICE_ROLES, Permission, Role, may
+from auth.roles import LEVEL_ROLE, PERMISSIONS, SERVICE_ROLES, Level, Permission, Role, may
 from auth.throttle import Throttle, parse_rate
 from auth.tokens import (
     Claims,
@@ -27,11 +27,13 @@ from auth.totp import accepted_step, new_secret, provisioning_uri
 from auth.training import certification_current, training_problem
 
 __all__ = [
+    "LEVEL_ROLE",
     "MAX_PASSWORD_LENGTH",
     "MIN_PASSWORD_LENGTH",
     "PERMISSIONS",
     "SERVICE_ROLES",
     "Claims",
+    "Level",
     "LockoutPolicy",
     "Permission",
     "Role",

@@ -1,4 +1,5 @@
-"""The roles and what each may do: the one table every route checks (DESIGN.md: who uses it)."""
+"""The roles and what each may do: the one table every route checks (DESIGN.md: who uses it),
+and the review chain's levels with the one role that decides each."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ class Role(StrEnum):
     operator = "operator"
     staff_reviewer = "staff_reviewer"
     manager = "manager"
-    unit_admin = "unit_admin"
+    unit_administrator = "unit_administrator"
     director = "director"
     governor_office = "governor_office"
     auditor = "auditor"
@@ -38,13 +39,25 @@ class Permission(StrEnum):
     manage_accounts = "manage_accounts"
 
 
-_REVIEWERS = {
-    Role.staff_reviewer,
-    Role.manager,
-    Role.unit_admin,
-    Role.director,
-    Role.governor_office,
+class Level(StrEnum):
+    """A level of the review chain (DESIGN.md, rules 4 and 5)."""
+
+    staff = "staff"
+    manager = "manager"
+    unit_administrator = "unit_administrator"
+    director = "director"
+    governor_office = "governor_office"
+
+
+# Who decides each level: the person who holds its role, and nobody else.
+LEVEL_ROLE: dict[Level, Role] = {
+    Level.staff: Role.staff_reviewer,
+    Level.manager: Role.manager,
+    Level.unit_administrator: Role.unit_administrator,
+    Level.director: Role.director,
+    Level.governor_office: Role.governor_office,
 }
+_REVIEWERS = frozenset(LEVEL_ROLE.values())
 
 PERMISSIONS: dict[Permission, frozenset[Role]] = {
     Permission.submit_request: frozenset({Role.review_system, Role.records_clerk}),

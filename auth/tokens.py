@@ -43,9 +43,8 @@ def _low_variety(key: str) -> bool:
         for match in estimate["sequence"]
         if match["pattern"] != "bruteforce" and len(match["token"]) >= _SHORTEST_WORD
     )
-    return (
-        estimate["guesses_log10"] < MIN_KEY_GUESSES_LOG10
-        or words >= _MAX_WORDS_SHARE * len(judged)
+    return estimate["guesses_log10"] < MIN_KEY_GUESSES_LOG10 or words >= _MAX_WORDS_SHARE * len(
+        judged
     )
 
 

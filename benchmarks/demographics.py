@@ -18,6 +18,7 @@ drawn at random, lets a person check what they show (benchmarks/results/, not co
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -29,7 +30,7 @@ from app.core.settings import Settings
 from calibration.calibrate import usable_templates
 from calibration.photos import encode
 from calibration.rates import Templates, interval, non_mated_pairs, people_bootstrap
-from matcher import Metric, engine_spec
+from matcher import EngineName, Metric, engine_spec
 from matcher.operating_point import load_operating_point, shipped
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,7 +74,7 @@ def group_counts(templates: Templates, metric: Metric, thresholds: list[float]) 
 def per_group(counts: dict, k: int) -> dict:
     """FMR per group (comparisons with a photo of the group), same-group and cross-group."""
     names, comparisons, matches = counts["groups"], counts["comparisons"], counts["matches"][k]
-    result = {}
+    result: dict[str, dict[str, Any]] = {}
     for g, name in enumerate(names):
         involved = np.zeros_like(comparisons, dtype=bool)
         involved[g, :] = involved[:, g] = True
@@ -107,11 +108,11 @@ def reference_thresholds(templates: Templates, metric: Metric) -> list[float]:
     ]
 
 
-def measure(engine: str, workers: int) -> dict:
+def measure(engine: EngineName, workers: int) -> dict:
     spec = engine_spec(engine)
     settings = Settings(engine=engine)
     point, digest = load_operating_point(shipped(engine))
-    result = {
+    result: dict[str, Any] = {
         "model_id": spec.model_id,
         "operating_point_sha256": digest,
         "threshold": point.threshold,

@@ -19,8 +19,10 @@ import csv
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from lfw_verify import reference_encode, start_reference
 from public_sets import DATASETS
@@ -32,6 +34,7 @@ from app.core.settings import Settings
 from app.enrolment.demo import DEMO_COLUMNS
 from app.enrolment.local import Enrolment, read_manifest
 from index import new_key
+from matcher import EngineName
 
 # The samples' single-face portraits, several hundred to a few thousand pixels a side.
 FULL_SIZE = ["obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg", "obama-1080p.jpg"]
@@ -53,7 +56,7 @@ def naive_loop(paths: list[Path]) -> float:
     return len(paths) / (time.perf_counter() - start)
 
 
-def enrolment(paths: list[Path], engine: str, workers: int) -> float:
+def enrolment(paths: list[Path], engine: EngineName, workers: int) -> float:
     """Images per second of facematch's enrolment of `paths` into a fresh database, each
     photo under its own invented licence (so a repeated photo is enrolled again)."""
     with tempfile.TemporaryDirectory() as directory:
@@ -91,7 +94,7 @@ def enrolment(paths: list[Path], engine: str, workers: int) -> float:
     return len(paths) / elapsed
 
 
-def on_cores(cores: int, measure, *args) -> float:  # type: ignore[no-untyped-def]
+def on_cores(cores: int, measure: Callable[..., float], *args: object) -> float:
     """Run `measure` with this process, and the workers it spawns, pinned to `cores` cores."""
     everything = os.sched_getaffinity(0)
     os.sched_setaffinity(0, sorted(everything)[:cores])
@@ -144,7 +147,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     cores = len(os.sched_getaffinity(0))
-    result = {
+    result: dict[str, Any] = {
         "benchmark": "enroll_speed",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),

@@ -20,6 +20,7 @@ import os
 import platform
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
@@ -132,7 +133,7 @@ def margin_table(searches: Searches, metric: Metric) -> list[dict]:
 def evaluate(encoded: Encoded, usable: np.ndarray, metric: Metric) -> tuple:
     proto = protocol(encoded, usable)
     searches = run_searches(encoded, usable, proto, metric)
-    summary = {
+    summary: dict[str, Any] = {
         "gallery_people": len(proto.gallery),
         "failed_to_enrol": proto.failed_to_enrol,
         "mated_probes": len(proto.mated),
@@ -208,11 +209,12 @@ def scaling(
         nearest = np.where(usable[proto.non_mated], nearest, np.inf)
         outranked = (mated_synth < searches.mate_distance[:, None]).sum(axis=1)
         rank = searches.mate_rank + outranked
-        row = {"gallery_size": size, "at_fpir": {}}
+        at_fpir: dict[str, dict[str, float]] = {}
+        row = {"gallery_size": size, "at_fpir": at_fpir}
         for target in (0.01, 0.001):
             threshold = float(np.sort(nearest)[int(target * len(nearest))])
             hit = (rank <= CANDIDATES) & (searches.mate_distance < threshold)
-            row["at_fpir"][f"{target:g}"] = {"threshold": threshold, "fnir": float(1 - hit.mean())}
+            at_fpir[f"{target:g}"] = {"threshold": threshold, "fnir": float(1 - hit.mean())}
         rows.append(row)
         print(f"  synthetic gallery of {size:,}: {row['at_fpir']}", flush=True)
     result["sizes"] = rows

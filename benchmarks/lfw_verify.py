@@ -29,18 +29,18 @@ import argparse
 import json
 import os
 import platform
-import sys
 import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, cast
 
 import dlib
 import numpy as np
 from PIL import Image
 
-from matcher import ENGINES, EncoderConfig, EncoderPool, Metric, distance, engine_spec
+from matcher import ENGINES, EncoderConfig, EncoderPool, EngineName, Metric, distance, engine_spec
 from matcher.dlib_engine import verified_weight
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -140,7 +140,7 @@ def encode_all(images: Path, names: list[str], pipeline: str, workers: int) -> t
         with ProcessPoolExecutor(workers, initializer=start_reference) as pool:
             results = list(pool.map(reference_encode, paths, chunksize=16))
     else:
-        spec = engine_spec(pipeline)  # type: ignore[arg-type]
+        spec = engine_spec(cast(EngineName, pipeline))
         config = EncoderConfig(engine=spec.name, policy=spec.quality, choice="central")
         with EncoderPool(config, workers) as pool:
             results = [future.result() for future in [pool.submit(p) for p in paths]]
@@ -304,7 +304,7 @@ def main() -> None:
     folds = read_pairs(args.lfw / "pairs.txt", args.folds)
     names = sorted({name for pairs in folds for a, b, _ in pairs for name in (a, b)})
     engines = list(ENGINES) if args.engine == "both" else [args.engine]
-    result = {
+    result: dict[str, Any] = {
         "benchmark": "lfw_verify",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "images": len(names),
@@ -322,10 +322,11 @@ def main() -> None:
     for label in [*engines, REFERENCE]:
         encoded, rate = encode_all(args.lfw / "images", names, label, args.workers)
         encodings[label] = encoded
-        metrics[label] = "l2" if label == REFERENCE else engine_spec(label).metric
+        spec = None if label == REFERENCE else engine_spec(cast(EngineName, label))
+        metrics[label] = spec.metric if spec is not None else "l2"
         failures = Counter(v for v in encoded.values() if isinstance(v, str))
         result["pipelines"][label] = {
-            "model_id": "dlib-resnet-v1" if label == REFERENCE else engine_spec(label).model_id,
+            "model_id": spec.model_id if spec is not None else "dlib-resnet-v1",
             "metric": metrics[label],
             "images_without_template": sum(failures.values()),
             "failure_codes": dict(failures),
@@ -359,4 +360,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -16,30 +16,29 @@ import csv
 import io
 import os
 import secrets
+import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
+import pyotp
 from PIL import Image
 from public_sets import DATASETS
 from runner import ROOT, machine, write
 
 from app.audit.keys import new_signing_key
 from app.enrolment.demo import DEMO_COLUMNS, lfw_demo_rows
-from app.requests.rules import LEVEL_ROLE, required_levels
-
-# The staff and requests are set up by the end-to-end tests' own walkthrough helpers.
-sys.path.insert(0, str(ROOT))
-from index import new_key  # noqa: E402
-from tests.governance import request_body  # noqa: E402
-from tests.live import Agency, free_port, review  # noqa: E402
+from app.requests.rules import required_levels
+from auth import LEVEL_ROLE, Role
+from index import new_key
 
 LFW, SAMPLES = DATASETS / "lfw", DATASETS / "samples"
 
@@ -91,16 +90,20 @@ class Service:
             # Every client searches as one operator: the load, not the per-account limit.
             FACEMATCH_SEARCH_RATE_LIMIT="1000000/minute",
         )
-        self.port = free_port()
+        with socket.socket() as sock:  # a free port
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
         self.base = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
 
-    def run(self, *args: str, stdin: str | None = None) -> None:
+    def run(self, *args: str, stdin: str | None = None) -> str:
+        """A `facematch` command against this service's data; what it printed."""
         done = subprocess.run(
             [FACEMATCH, *args], env=self.env, input=stdin, capture_output=True, text=True
         )
         if done.returncode != 0:
             raise RuntimeError(done.stderr)
+        return done.stdout
 
     def start(self) -> float:
         """Start serving; the seconds until it answers."""
@@ -127,17 +130,114 @@ class Service:
             self.process.wait(timeout=60)
 
 
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+class Agency:
+    """The few accounts one approved request needs, set up through the service's own command
+    line and API as the README walkthrough does: the first administrator on the command
+    line, the second proposed by the first and approved there; the review system, a reviewer
+    for each level and a trained operator each asked for by Ada and approved by Ben; each
+    person sets their own password and second factor. Usernames are the roles'."""
+
+    PASSWORD = "lilac orbit fennel 57"
+
+    def __init__(self, client: httpx.Client, service: Service) -> None:
+        self.client = client
+        self.headers: dict[str, dict[str, str]] = {}
+        self.operator_id = 0
+        self.join("ada", printed_code(service.run("accounts", "first-admin", "ada")))
+        asked = self.call("/v1/accounts", {"username": "ben", "role": "admin"}, "ada")
+        approved = service.run("accounts", "approve", str(asked["pending_change"]["id"]))
+        self.join("ben", f"{asked['credentials']['activation_code']}-{printed_code(approved)}")
+        secret = self.made(Role.review_system)["client_secret"]
+        system = {"client_id": name(Role.review_system), "client_secret": secret}
+        token = self.call("/v1/auth/token", system)["access_token"]
+        self.headers[name(Role.review_system)] = bearer(token)
+        for role in [*(LEVEL_ROLE[level] for level in required_levels(False)), Role.operator]:
+            self.join(name(role), self.made(role)["activation_code"])
+        today = date.today()
+        course = {
+            "course": "facial-recognition-operator",
+            "completed_on": str(today),
+            "expires_on": str(today + timedelta(days=365)),
+        }
+        training = f"/v1/accounts/{self.operator_id}/training"
+        self.approved(self.call(training, course, "ada"))
+
+    def call(self, path: str, body: dict[str, Any] | None = None, who: str = "") -> Any:
+        """POST as `who` (nobody: no token); the answer's body, which must be a success."""
+        response = self.client.post(path, json=body, headers=self.headers.get(who))
+        if response.is_error:
+            raise RuntimeError(f"{path}: {response.status_code} {response.text}")
+        return response.json() if response.content else None
+
+    def approved(self, asked: dict[str, Any]) -> dict[str, Any]:
+        """Ben approves the change Ada asked for."""
+        change = asked["pending_change"]["id"]
+        return dict(self.call(f"/v1/account-changes/{change}/approve", who="ben"))
+
+    def made(self, role: Role) -> dict[str, str]:
+        """The account of `role`, asked for by Ada and approved by Ben; its credentials, a
+        person's activation code whole (Ada's half, then Ben's)."""
+        asked = self.call("/v1/accounts", {"username": name(role), "role": role.value}, "ada")
+        outcome = self.approved(asked)
+        if role is Role.operator:
+            self.operator_id = int(outcome["account"]["id"])
+        credentials: dict[str, str] = outcome["credentials"]
+        if role is not Role.review_system:
+            first = asked["credentials"]["activation_code"]
+            credentials["activation_code"] = f"{first}-{credentials['activation_code']}"
+        return credentials
+
+    def join(self, username: str, code: str) -> None:
+        """A person's own password with their activation code, their own second factor, then
+        a sign-in with it."""
+        person = {"username": username, "password": self.PASSWORD}
+        activated = self.call("/v1/auth/activate", person | {"activation_code": code})
+        self.headers[username] = bearer(activated["access_token"])
+        uri = self.call("/v1/auth/totp", who=username)["otpauth_uri"]
+        totp = pyotp.TOTP(pyotp.parse_uri(uri).secret)
+        self.call("/v1/auth/totp/confirm", {"code": totp.now()}, username)
+        later = totp.at(datetime.now(UTC) + timedelta(seconds=30))  # each code is good once
+        signed_in = self.call("/v1/auth/login", person | {"totp_code": later})
+        self.headers[username] = bearer(signed_in["access_token"])
+
+
+def printed_code(output: str) -> str:
+    """The activation code a `facematch accounts` command printed, last."""
+    return output.rsplit(": ", 1)[1].strip()
+
+
+def name(role: Role) -> str:
+    """The username of the benchmark's one account of `role`."""
+    return role.value.replace("_", "-")
+
+
 def approved_request(client: httpx.Client, service: Service) -> tuple[int, dict[str, str]]:
-    """An approved request, and the operator's headers."""
-    agency = Agency(client, service.env)
-    submitted = client.post(
-        "/v1/requests", headers=agency.headers["rita.records"], json=request_body()
-    )
-    request_id = submitted.json()["id"]
-    usernames = {role: username for username, role in Agency.PEOPLE.items()}
-    for level in required_levels(immigration_related=False):
-        review(client, agency, request_id, usernames[LEVEL_ROLE[level].value])
-    return request_id, agency.headers["olga.operator"]
+    """An approved request the review system submitted (a local narcotics case), and the
+    operator's headers."""
+    agency = Agency(client, service)
+    body = {
+        "agency_name": "Olympia Police Department",
+        "agency_code": "OPD",
+        "agency_kind": "local",
+        "case_number": "OPD-2026-0412",
+        "requesting_officer": "Det. R. Alvarez",
+        "crime": {"category": "narcotics", "statutes": ["RCW 69.50.401"]},
+        "legal_process": "subpoena",
+        "narrative": "Surveillance still from a controlled buy; suspect unidentified.",
+    }
+    system = name(Role.review_system)
+    request_id = agency.call("/v1/requests", body, system)["id"]
+    for level in required_levels(False):
+        role = LEVEL_ROLE[level]
+        decision: dict[str, Any] = {"decision": "approve", "reason": "a specific crime"}
+        if role is Role.unit_administrator:
+            decision["operators"] = [name(Role.operator)]
+        agency.call(f"/v1/requests/{request_id}/reviews", decision, name(role))
+    return request_id, agency.headers[name(Role.operator)]
 
 
 def search(client: httpx.Client, path: str, headers: dict, photo: bytes) -> tuple[float, str]:
@@ -165,7 +265,8 @@ def summary(times: list[float], outcomes: Counter, seconds: float) -> dict:
 
 def idle(base: str, path: str, headers: dict, photos: list[bytes], count: int) -> dict:
     """One client, one search at a time: latency on an otherwise idle machine."""
-    times, outcomes = [], Counter()
+    times: list[float] = []
+    outcomes: Counter[str] = Counter()
     started = time.perf_counter()
     with httpx.Client(base_url=base, timeout=60) as client:
         for i in range(count):

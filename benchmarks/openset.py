@@ -20,11 +20,12 @@ from dataclasses import dataclass
 import numpy as np
 from public_sets import CACHE, lfw_photos, share
 
+from app.core import composition
 from app.core.composition import encoder
 from app.core.settings import Settings
 from calibration.photos import Encoded, encode
 from index import GalleryIndex
-from matcher import MatchRule, Metric, QualityPolicy, select_candidates
+from matcher import EngineName, MatchRule, Metric, QualityPolicy, select_candidates
 
 FPIRS = (0.1, 0.01, 0.003, 0.001)
 # Neighbours fetched per search: enough to rank the mate in the top 50.
@@ -48,7 +49,7 @@ class Protocol:
     failed_to_enrol: int  # people whose first photo the gate refused
 
 
-def lfw_encoded(engine: str, workers: int, limit: int = 0) -> Encoded:
+def lfw_encoded(engine: EngineName, workers: int, limit: int = 0) -> Encoded:
     """LFW's photos (its first `limit`, or all) encoded as the service would."""
     settings = Settings(engine=engine)
     photos = lfw_photos()[:limit] if limit else lfw_photos()
@@ -163,5 +164,6 @@ def threshold_at(searches: Searches, target_fpir: float) -> float:
     return float(nearest[int(np.floor(target_fpir * len(nearest)))])
 
 
-def quality_policy(engine: str) -> QualityPolicy:
-    return quality_policy(Settings(engine=engine))
+def quality_policy(engine: EngineName) -> QualityPolicy:
+    """The engine's quality limits as the service applies them, settings included."""
+    return composition.quality_policy(Settings(engine=engine))

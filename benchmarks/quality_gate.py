@@ -31,7 +31,7 @@ from runner import run_per_engine
 
 from app.core.settings import Settings
 from calibration.photos import NO_LIMITS
-from matcher import engine_spec
+from matcher import EngineName, engine_spec
 from matcher.operating_point import load_operating_point, shipped
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,14 +53,14 @@ def gated(searches: Searches, mated_ok: np.ndarray, non_mated_ok: np.ndarray) ->
     )
 
 
-def measure(engine: str, workers: int) -> dict:
-    spec = engine_spec(engine)  # type: ignore[arg-type]
+def measure(engine: EngineName, workers: int) -> dict:
+    spec = engine_spec(engine)
     encoded = lfw_encoded(engine, workers)
     default = quality_policy(engine)
     proto = protocol(encoded, encoded.usable(default))
     searched = np.array([code == "" for code in encoded.codes])  # every face found
     everything = run_searches(encoded, searched, proto, spec.metric)
-    point, _ = load_operating_point(shipped(engine))  # type: ignore[arg-type]
+    point, _ = load_operating_point(shipped(engine))
     rows = []
     for limit, values in GRID.items():
         for value in values:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from matcher import ENGINES, FaceRefusal, Matcher, QualityPolicy, load_engine
+from matcher import ENGINES, EngineName, FaceRefusal, Matcher, Quality, QualityPolicy, load_engine
 from matcher.quality import check
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,11 +29,13 @@ MEASURES = ("inter_eye_px", "in_frame", "sharpness", "yaw_deg")
 PERCENTILES = (0, 0.5, 1, 5, 50, 95, 99, 99.5, 100)
 
 
-def survey(engine_name: str, photos: list[Path]) -> dict:
-    engine = load_engine(engine_name)  # type: ignore[arg-type]
+def survey(engine_name: EngineName, photos: list[Path]) -> dict:
+    engine = load_engine(engine_name)
     measure_all = Matcher(engine, policy=QualityPolicy(0, 0, 0, 90))
     default = engine.spec.quality
-    qualities, not_measured, refused = [], Counter(), Counter()
+    qualities: list[Quality] = []
+    not_measured: Counter[str] = Counter()
+    refused: Counter[str] = Counter()
     for photo in photos:
         try:
             quality = measure_all.encode(photo.read_bytes(), choice="central").quality

@@ -10,8 +10,9 @@ import platform
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from matcher import ENGINES
+from matcher import ENGINES, EngineName
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -19,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def run_per_engine(
     name: str,
     description: str,
-    measure: Callable[[str, int], dict],
+    measure: Callable[[EngineName, int], dict[str, Any]],
     table: Callable[[dict], str],
     plot: Callable[[dict, Path], None] | None = None,
 ) -> None:
@@ -36,7 +37,7 @@ def run_per_engine(
         )
     args = parser.parse_args()
     engines = list(ENGINES) if args.engine == "both" else [args.engine]
-    result = {
+    result: dict[str, Any] = {
         "benchmark": name,
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "engines": {engine: measure(engine, args.workers) for engine in engines},

@@ -30,8 +30,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import faiss
@@ -45,7 +46,7 @@ from app.core.settings import Settings
 from app.gallery.service import NEIGHBOUR_FANOUT
 from calibration.rates import interval
 from index import GalleryIndex, Layout, TemplateKeys, new_key
-from matcher import ENGINES, Metric, engine_spec
+from matcher import ENGINES, EngineName, Metric, engine_spec
 from matcher.operating_point import load_operating_point, shipped
 
 # What the service asks the index for: neighbours enough for its candidate list.
@@ -59,7 +60,7 @@ BATCH = 64
 _FAISS_METRIC = {"l2": faiss.METRIC_L2, "cosine": faiss.METRIC_INNER_PRODUCT}
 
 
-def identity_model(engine: str, workers: int, photos: int) -> synthetic.IdentityModel:
+def identity_model(engine: EngineName, workers: int, photos: int) -> synthetic.IdentityModel:
     """The Gaussian identity model of the engine's templates of LFW (its first `photos`
     photos, or all)."""
     encoded = lfw_encoded(engine, workers, photos)
@@ -92,7 +93,7 @@ def to_distances(scores: np.ndarray, metric: Metric) -> np.ndarray:
     return 1.0 - scores if metric == "cosine" else np.sqrt(np.maximum(scores, 0.0))
 
 
-def latency(search: Callable[[np.ndarray], object], queries: np.ndarray) -> dict:
+def latency(search: Callable[[np.ndarray], object], queries: Iterable[np.ndarray]) -> dict:
     """p50 and p99 milliseconds of `search` over the queries, one call each."""
     times = []
     for query in queries:
@@ -124,11 +125,15 @@ def recall(found: np.ndarray, truth: np.ndarray, within: np.ndarray) -> dict:
 def alternatives(size: int) -> list[tuple[str, list[tuple[str, faiss.SearchParameters]]]]:
     """FAISS factory strings to build, each with the search settings to try on it."""
     lists = 2 ** round(math.log2(4 * math.sqrt(size)))
+    # faiss's type stubs lack its keyword constructors and SearchParametersHNSW.
     ivf = [
-        (f"nprobe={p}", faiss.SearchParametersIVF(nprobe=p))
+        (f"nprobe={p}", faiss.SearchParametersIVF(nprobe=p))  # type: ignore[call-arg]
         for p in (lists // 64, lists // 16, lists // 4)
     ]
-    hnsw = [(f"efSearch={ef}", faiss.SearchParametersHNSW(efSearch=ef)) for ef in (64, 256)]
+    hnsw = [
+        (f"efSearch={ef}", faiss.SearchParametersHNSW(efSearch=ef))  # type: ignore[attr-defined]
+        for ef in (64, 256)
+    ]
     return [(f"IVF{lists},Flat", ivf), ("HNSW32", hnsw)]
 
 
@@ -161,7 +166,7 @@ def measure_faiss(
                 "build_s": round(build_s, 2),
                 "bytes_per_template": round(size, 1),
                 **recall(found, truth, within),
-                **timings(lambda q, p=params: index.search(q, K, params=p), probes, timed),
+                **timings(partial(index.search, k=K, params=params), probes, timed),
             }
         )
         print(f"    {_line(rows[-1])}", flush=True)
@@ -284,7 +289,7 @@ def measure_size(
         )
     served, service = measure_layouts(templates, probes, truth, within, metric, args.timed)
     rows += served
-    exact = rows[0]
+    exact_row = rows[0]
     good = [r for r in rows if r["within_threshold"] >= TARGET]
     fastest = min(good, key=lambda r: r["single"]["p50_ms"])
     return {
@@ -297,10 +302,10 @@ def measure_size(
         "fastest_meeting_target_p50_ms": fastest["single"]["p50_ms"],
         "service": service,
         "service_speedup_vs_exact": round(
-            exact["single"]["p50_ms"] / service["single"]["p50_ms"], 1
+            exact_row["single"]["p50_ms"] / service["single"]["p50_ms"], 1
         ),
         "service_speedup_vs_exact_every_core": round(
-            exact["single_every_core"]["p50_ms"] / service["single"]["p50_ms"], 1
+            exact_row["single_every_core"]["p50_ms"] / service["single"]["p50_ms"], 1
         ),
     }
 
@@ -312,7 +317,7 @@ def _line(row: dict) -> str:
     )
 
 
-def measure_engine(engine: str, args) -> dict:
+def measure_engine(engine: EngineName, args) -> dict:
     spec = engine_spec(engine)
     point, _ = load_operating_point(shipped(engine))
     print(f"{engine}: fitting the identity model", flush=True)

@@ -38,8 +38,8 @@ from runner import run_per_engine
 
 from app.core.settings import Settings
 from calibration.photos import Encoded
-from calibration.rates import distance_matrix
-from matcher import Matcher, Metric, engine_spec, load_engine
+from index import distances
+from matcher import EngineName, Matcher, Metric, engine_spec, load_engine
 from matcher.decode import decode_image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,7 +59,8 @@ def several_photos(encoded: Encoded, usable: np.ndarray, metric: Metric) -> dict
     persons = encoded.persons
     vectors = encoded.descriptors
     enrolled: list[list[int]] = []
-    probes, mate = [], []
+    probe_list: list[int] = []
+    mate_list: list[int] = []
     for person in sorted({p for p in persons if role(p) == "gallery"}):
         accepted = np.flatnonzero((persons == person) & usable)
         if len(accepted) == 0:
@@ -68,9 +69,9 @@ def several_photos(encoded: Encoded, usable: np.ndarray, metric: Metric) -> dict
         if len(accepted) >= 3:
             rest = np.flatnonzero(persons == person)
             rest = rest[~np.isin(rest, accepted[:2])]
-            probes.extend(rest)
-            mate.extend([len(enrolled) - 1] * len(rest))
-    probes, mate = np.array(probes), np.array(mate)
+            probe_list.extend(rest)
+            mate_list.extend([len(enrolled) - 1] * len(rest))
+    probes, mate = np.array(probe_list), np.array(mate_list)
     non_mated = np.flatnonzero([role(p) == "non-mated" for p in persons])
 
     def arm(gallery: np.ndarray, owners: np.ndarray) -> Searches:
@@ -111,7 +112,7 @@ def cohort_normalised(
     cohort = encoded.descriptors[proto.cohort]
 
     def statistics(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        scores = distance_matrix(encoded.descriptors[rows], cohort, metric)
+        scores = distances(encoded.descriptors[rows], cohort, metric)
         return scores.mean(axis=1), scores.std(axis=1)
 
     mated_mean, mated_spread = statistics(proto.mated)
@@ -139,9 +140,9 @@ _JITTERS = [
 ]
 
 
-def _start(engine: str) -> None:
+def _start(engine: EngineName) -> None:
     global _engine
-    _engine = Matcher(load_engine(engine))  # type: ignore[arg-type]
+    _engine = Matcher(load_engine(engine))
 
 
 def _jittered(path: str) -> np.ndarray | None:
@@ -165,7 +166,7 @@ def _jittered(path: str) -> np.ndarray | None:
 
 
 def jittered_enrolment(
-    engine: str, encoded: Encoded, usable: np.ndarray, proto: Protocol, workers: int
+    engine: EngineName, encoded: Encoded, usable: np.ndarray, proto: Protocol, workers: int
 ) -> dict:
     paths = [str(encoded.photos[i].path) for i in proto.gallery]
     with ProcessPoolExecutor(
@@ -180,15 +181,15 @@ def jittered_enrolment(
         if template is not None:
             vectors[row] = template
     jittered = Encoded(encoded.photos, vectors, encoded.codes, encoded.quality)
-    metric = engine_spec(engine).metric  # type: ignore[arg-type]
+    metric = engine_spec(engine).metric
     return {
         "variants_per_template": len(_JITTERS) + 1,
         "jittered": fnir_at(run_searches(jittered, usable, proto, metric)),
     }
 
 
-def measure(engine: str, workers: int) -> dict:
-    spec = engine_spec(engine)  # type: ignore[arg-type]
+def measure(engine: EngineName, workers: int) -> dict:
+    spec = engine_spec(engine)
     encoded = lfw_encoded(engine, workers)
     usable = encoded.usable(quality_policy(engine))
     proto = protocol(encoded, usable)

@@ -145,7 +145,7 @@ def encode(
     return Encoded(photos, descriptors, codes, quality)
 
 
-_Entry = tuple[np.ndarray | None, str, tuple | None]
+_Entry = tuple[np.ndarray | None, str, tuple[float, ...] | None]
 
 
 def _read_cache(cache: Path | None) -> dict[str, _Entry]:

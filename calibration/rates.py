@@ -18,21 +18,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from matcher import Metric
+from index import Metric, distances
 
 # Comparisons behind a rate: the data support FMR f only when they hold at least 3 / f.
 RULE_OF_THREE = 3
 ALL = "all"
-
-
-def distance_matrix(a: np.ndarray, b: np.ndarray, metric: Metric) -> np.ndarray:
-    """Distances between every row of `a` and every row of `b`, as the gallery index measures
-    them (matcher.distance)."""
-    dots = a @ b.T
-    if metric == "cosine":
-        return 1.0 - dots
-    squares = (a * a).sum(axis=1)[:, None] + (b * b).sum(axis=1)[None, :]
-    return np.sqrt(np.maximum(squares - 2 * dots, 0.0))
 
 
 def fmr_for(target_fpir: float, gallery_size: int) -> float:
@@ -77,7 +67,8 @@ def people_bootstrap(
     weighted = draws * photos
 
     def pairs(w: np.ndarray) -> np.ndarray:  # photo pairs between distinct people
-        return (w.sum(axis=1) ** 2 - (w**2).sum(axis=1)) / 2
+        counted: np.ndarray = (w.sum(axis=1) ** 2 - (w**2).sum(axis=1)) / 2
+        return counted
 
     comparisons = pairs(weighted) - pairs(weighted[:, ~in_group])
     counted = matches[in_group[matches[:, 0]] | in_group[matches[:, 1]]]
@@ -129,7 +120,7 @@ def non_mated_pairs(
     n = len(templates.vectors)
     for start in range(0, n, block):
         stop = min(start + block, n)
-        d = distance_matrix(templates.vectors[start:stop], templates.vectors, metric)
+        d = distances(templates.vectors[start:stop], templates.vectors, metric)
         pairs = (np.arange(n)[None, :] > np.arange(start, stop)[:, None]) & (
             templates.persons[start:stop, None] != templates.persons[None, :]
         )
@@ -152,10 +143,10 @@ def non_mated(sets: list[Templates], metric: Metric, keep: int = 50_000) -> NonM
     for templates in sets:
         labels = np.array([f"{templates.name}:{g}" if g else "" for g in templates.groups])
         named = sorted(set(labels) - {""})
-        for distances, rows, columns in non_mated_pairs(templates, metric):
-            add(ALL, distances)
+        for pair_distances, rows, columns in non_mated_pairs(templates, metric):
+            add(ALL, pair_distances)
             for group in named:
-                add(group, distances[(labels[rows] == group) | (labels[columns] == group)])
+                add(group, pair_distances[(labels[rows] == group) | (labels[columns] == group)])
     lowest = {}
     for group, parts in kept.items():
         merged = np.concatenate(parts)
@@ -172,10 +163,10 @@ def closest_non_mated(
     (one person under two names, one photo filed twice) show first, and set the threshold
     if left in."""
     closest: list[tuple[float, int, int]] = []
-    for distances, rows, columns in non_mated_pairs(templates, metric):
-        nearest = np.argsort(distances)[:count]
+    for pair_distances, rows, columns in non_mated_pairs(templates, metric):
+        nearest = np.argsort(pair_distances)[:count]
         closest += zip(
-            distances[nearest].tolist(), rows[nearest].tolist(), columns[nearest].tolist()
+            pair_distances[nearest].tolist(), rows[nearest].tolist(), columns[nearest].tolist()
         )
         closest = sorted(closest)[:count]
     return closest
@@ -193,7 +184,7 @@ def mated(sets: list[Templates], metric: Metric) -> np.ndarray:
             if end - begin > 1:
                 first = templates.vectors[order[begin]][None, :]
                 others = templates.vectors[order[begin + 1 : end]]
-                found.append(distance_matrix(first, others, metric)[0])
+                found.append(distances(first, others, metric)[0])
     return np.concatenate(found) if found else np.empty(0)
 
 

@@ -7,8 +7,8 @@ from index.gallery import (
     Layout,
     LayoutPolicy,
     Manifest,
-    Metric,
 )
+from index.metrics import Metric, distances
 from index.sealing import SealingError, TemplateKeys, new_key
 
 __all__ = [
@@ -21,5 +21,6 @@ __all__ = [
     "Metric",
     "SealingError",
     "TemplateKeys",
+    "distances",
     "new_key",
 ]

@@ -21,6 +21,7 @@ from typing import Literal
 import faiss
 import numpy as np
 
+from index.metrics import FAISS_METRIC, Metric, from_scores
 from index.sealing import SealingError, TemplateKeys
 
 # 2: the manifest names the metric. 3: and the layout, with a shortlist file for "shortlist".
@@ -28,8 +29,6 @@ from index.sealing import SealingError, TemplateKeys
 FORMAT = 4
 # l2: Euclidean distance. cosine: descriptors are L2-normalised, the index ranks by inner
 # product, and the distance reported is 1 - cosine similarity. Smaller is closer either way.
-Metric = Literal["l2", "cosine"]
-_FAISS_METRIC = {"l2": faiss.METRIC_L2, "cosine": faiss.METRIC_INNER_PRODUCT}
 
 
 # Fewer templates than this cannot train the shortlist's codebooks (16 centroids per part).
@@ -107,7 +106,7 @@ class GalleryIndex:
         self.dimension = dimension
         self.metric = metric
         self.revision = revision
-        flat = faiss.IndexFlat(dimension, _FAISS_METRIC[metric])
+        flat = faiss.IndexFlat(dimension, FAISS_METRIC[metric])
         self._index = faiss.IndexIDMap2(flat)
         # The same templates as compact codes in the same order, for the shortlist layout
         # (None when exact): a code's number is its template's place in the flat index, so
@@ -134,10 +133,10 @@ class GalleryIndex:
         """Remove templates by id; both indexes close up the gaps keeping their order."""
         ids = np.ascontiguousarray(ids, dtype=np.int64)
         if self._shortlist is None:
-            return int(self._index.remove_ids(ids))
+            return int(self._index.remove_ids(faiss.IDSelectorBatch(ids)))
         places = np.flatnonzero(np.isin(self._id_at(), ids)).astype(np.int64)
         self._shortlist.remove_ids(faiss.IDSelectorArray(places))
-        removed = int(self._index.remove_ids(ids))
+        removed = int(self._index.remove_ids(faiss.IDSelectorBatch(ids)))
         self._repack_last_block()
         return removed
 
@@ -154,7 +153,9 @@ class GalleryIndex:
             codes.add(self._templates()[start:])
 
     def _flat(self) -> faiss.IndexFlat:
-        return faiss.downcast_index(self._index.index)
+        flat = faiss.downcast_index(self._index.index)
+        assert isinstance(flat, faiss.IndexFlat)
+        return flat
 
     def _templates(self) -> np.ndarray:
         """The flat index's templates in place order, as a view (no copy): valid until the
@@ -197,10 +198,7 @@ class GalleryIndex:
             scores, ids = scores[0], ids[0]
         else:
             scores, ids = self._reranked(query, k)
-        if self.metric == "cosine":
-            distances = 1.0 - scores
-        else:
-            distances = np.sqrt(np.maximum(scores, 0.0))
+        distances = from_scores(scores, self.metric)
         return [(int(i), float(d)) for d, i in zip(distances, ids, strict=True) if i >= 0]
 
     def _reranked(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -210,7 +208,7 @@ class GalleryIndex:
         places = np.ascontiguousarray(found[0][found[0] >= 0]).reshape(1, -1)
         scores = np.empty(places.shape, dtype=np.float32)
         # FAISS's own exact scoring of the templates at those places, in the index's metric.
-        self._flat().compute_distance_subset(
+        self._flat().compute_distance_subset(  # type: ignore[attr-defined]  # not in faiss's stubs
             1,
             faiss.swig_ptr(query),
             places.shape[1],
@@ -231,10 +229,10 @@ class GalleryIndex:
         file, which `load` reports as damaged, so the pair is never silently mismatched.
         """
         directory.mkdir(parents=True, exist_ok=True)
-        data = faiss.serialize_index(self._index)
+        data = faiss.serialize_index(self._index).data
         codes = None
         if self._shortlist is not None:
-            codes = faiss.serialize_index(self._shortlist)
+            codes = faiss.serialize_index(self._shortlist).data
         manifest = Manifest(
             model_id=self.model_id,
             dimension=self.dimension,
@@ -246,11 +244,9 @@ class GalleryIndex:
             shortlist_checksum=hashlib.sha256(codes).hexdigest() if codes is not None else None,
         )
         index_path, shortlist_path, manifest_path = _paths(directory, self.model_id)
-        _write_atomically(index_path, keys.seal_file(memoryview(data), index_path.name))
+        _write_atomically(index_path, keys.seal_file(data, index_path.name))
         if codes is not None:
-            _write_atomically(
-                shortlist_path, keys.seal_file(memoryview(codes), shortlist_path.name)
-            )
+            _write_atomically(shortlist_path, keys.seal_file(codes, shortlist_path.name))
         _write_atomically(manifest_path, [json.dumps(asdict(manifest), indent=2).encode()])
         if codes is None:
             shortlist_path.unlink(missing_ok=True)
@@ -271,13 +267,14 @@ class GalleryIndex:
         if (manifest.format, manifest.model_id, manifest.metric) != (FORMAT, model_id, metric):
             raise IndexInvalid("the saved index is for another model or format")
         index = _read_index(index_path, manifest.checksum, keys)
-        if not isinstance(index, faiss.IndexIDMap2) or index.metric_type != _FAISS_METRIC[metric]:
+        if not isinstance(index, faiss.IndexIDMap2) or index.metric_type != FAISS_METRIC[metric]:
             raise IndexInvalid("the index file holds another kind of index")
-        shortlist = None
+        shortlist: faiss.IndexPQFastScan | None = None
         if manifest.layout.kind == "shortlist":
-            shortlist = _read_index(shortlist_path, manifest.shortlist_checksum, keys)
-            if not isinstance(shortlist, faiss.IndexPQFastScan) or shortlist.ntotal != index.ntotal:
+            read = _read_index(shortlist_path, manifest.shortlist_checksum, keys)
+            if not isinstance(read, faiss.IndexPQFastScan) or read.ntotal != index.ntotal:
                 raise IndexInvalid("the shortlist file disagrees with the index")
+            shortlist = read
         if (
             index.d != dimension
             or manifest.dimension != dimension

@@ -1,9 +1,10 @@
 """Image bytes to face template, and the match decision. Knows nothing of the service."""
 
+from index import Metric
 from matcher.decision import MatchRule, select_candidates
 from matcher.decode import DecodeLimits, sniff_format
 from matcher.dlib_engine import DlibEngine
-from matcher.engine import Detection, Engine, EngineName, EngineSpec, Metric, distance
+from matcher.engine import Detection, Engine, EngineName, EngineSpec, distance
 from matcher.engines import ENGINES, engine_spec, load_engine
 from matcher.pipeline import FaceChoice, FaceTemplate, Matcher
 from matcher.pool import (

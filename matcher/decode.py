@@ -70,7 +70,7 @@ def decode_image(data: bytes, limits: DecodeLimits) -> np.ndarray:
                 )
             _check_ends_with_image(data, fmt)
             image.load()
-            image = ImageOps.exif_transpose(image)
+            oriented: Image.Image = ImageOps.exif_transpose(image)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise FaceRefusal(
             "image_too_large", "The photo decompresses to more pixels than allowed."
@@ -81,7 +81,7 @@ def decode_image(data: bytes, limits: DecodeLimits) -> np.ndarray:
         raise FaceRefusal(
             "unsupported_image", "The photo is damaged or truncated and cannot be decoded."
         ) from None
-    return _to_rgb(image)
+    return _to_rgb(oriented)
 
 
 def _check_ends_with_image(data: bytes, fmt: str) -> None:

@@ -106,4 +106,5 @@ class DlibEngine:
         """
         mirrored = np.ascontiguousarray(chip[:, ::-1])
         pair = self._describer.compute_face_descriptor([chip, mirrored])
-        return np.mean(np.asarray(pair, dtype=np.float64), axis=0).astype(np.float32)
+        averaged: np.ndarray = np.asarray(pair, dtype=np.float64).mean(axis=0).astype(np.float32)
+        return averaged

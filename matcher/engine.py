@@ -8,13 +8,11 @@ from typing import Literal, Protocol
 
 import numpy as np
 
+from index.metrics import Metric, distances
 from matcher.quality import Landmarks, QualityPolicy
 from matcher.refusals import Box
 
 EngineName = Literal["dlib", "sface"]
-# l2: Euclidean distance. cosine: 1 - cosine similarity of L2-normalised descriptors. Either
-# way a smaller distance is a closer face.
-Metric = Literal["l2", "cosine"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +53,4 @@ class Engine(Protocol):
 
 def distance(a: np.ndarray, b: np.ndarray, metric: Metric) -> float:
     """The distance between two descriptors, as the gallery index measures it."""
-    if metric == "cosine":
-        return 1.0 - float(np.dot(a, b))
-    return float(np.linalg.norm(a - b))
+    return float(distances(a[None, :], b[None, :], metric)[0, 0])

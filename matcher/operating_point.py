@@ -13,7 +13,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from matcher.engine import EngineName, EngineSpec, Metric
+from index import Metric
+from matcher.engine import EngineName, EngineSpec
 
 SHIPPED = Path(__file__).parent / "operating_points"
 

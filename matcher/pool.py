@@ -77,7 +77,10 @@ def _encode(path: str) -> Encoding:
 
 def _encoding(measurement: Measurement) -> Encoding:
     blob, outcome = measurement
-    return (blob, None) if blob is not None else (None, outcome)
+    if blob is not None:
+        return blob, None
+    assert isinstance(outcome, str)
+    return None, outcome
 
 
 _thread = threading.local()

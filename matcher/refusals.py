@@ -58,7 +58,7 @@ class FaceRefusal(Exception):
             raise ValueError(f"unknown refusal code {self.code!r}")
         super().__init__(self.message)
 
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[type[FaceRefusal], tuple[str, str, list[Box]]]:
         # Refusals cross from the encoder processes to the service whole, not as bare text.
         return FaceRefusal, (self.code, self.message, self.faces)
 

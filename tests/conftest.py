@@ -19,39 +19,29 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.api.main import create_app
+from app.core.composition import encoder, template_keys
 from app.core.database import make_engine, migrate, session_factory
 from app.core.settings import Settings
+from app.enrolment.local import Enrolment, PhotoJob, Reject, read_manifest
 from matcher import ENGINES, EngineName, Matcher, load_engine
-from tests.governance import LOOPBACK
-
-DATASETS = Path(
-    os.environ.get(
-        "FACEMATCH_DATASETS", Path(__file__).resolve().parents[2] / "shared" / "datasets"
-    )
-)
-SAMPLES = DATASETS / "samples"
-# The tests' token signing key: as `secrets.token_urlsafe(48)` makes one.
-TEST_KEY = "fW6hOMJli19sPY8_R2TRYEyGwnbzv-zOGkwvx2YgWiJY5qKsfEo2895KuXLalkJn"
-# 32 bytes in URL-safe base64, as `facematch keys new` prints one.
-TEST_TEMPLATE_KEY = "dGVzdC10ZW1wbGF0ZS1rZXktMzItYnl0ZXMtbG9uZyE="
-# As `facematch audit new-key` prints one.
-TEST_AUDIT_KEY = "dGVzdC1hdWRpdC1zaWduaW5nLWtleS0zMi1ieXRlcyE="
-TEST_ANCHOR_KEY = "BguqnW58FSKgc2Ag4gzhMb_KaLcK9yjBPstbGt63T_s="
-LFW = DATASETS / "lfw"
-
-
-def sample(name: str) -> bytes:
-    return (SAMPLES / name).read_bytes()
-
-
-def lfw_photo(person: str, number: int) -> Path:
-    return LFW / "images" / person / f"{person}_{number:04d}.jpg"
+from matcher.pool import Encoding, encode_here
+from tests.support.data import DATASETS, LFW, SAMPLES, lfw_rows, write_manifest
+from tests.support.keys import TEST_ANCHOR_KEY, TEST_AUDIT_KEY, TEST_KEY, TEST_TEMPLATE_KEY
+from tests.support.service import LOOPBACK
+from tests.support.staff import Staff
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _datasets_present() -> None:
     if not (SAMPLES.is_dir() and (LFW / "images").is_dir()):
         pytest.exit(f"the shared datasets are missing at {DATASETS}", returncode=2)
+
+
+@pytest.fixture(autouse=True)
+def _in_a_folder_of_its_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test runs in its own temporary folder, so what a command writes by default (a
+    rejects report) never lands in the checkout."""
+    monkeypatch.chdir(tmp_path)
 
 
 @pytest.fixture(scope="session", params=list(ENGINES))
@@ -116,6 +106,43 @@ def client(settings: Settings) -> Iterator[TestClient]:
     """The service in process, called from a loopback address: inside the allowed networks."""
     with TestClient(create_app(settings), client=LOOPBACK) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def staff(sessions: sessionmaker[Session], settings: Settings) -> Staff:
+    """Nobody yet: a test, or its module's own `staff` fixture, adds whom it needs, written
+    into the test's database (tests/support/staff.py)."""
+    return Staff.in_process(sessions, settings)
+
+
+# The gallery's photos encoded once per engine for the whole run, not once per test: each
+# test still records them through enrolment, into its own database.
+_ENCODED: dict[tuple[str, Path], Encoding] = {}
+
+
+@pytest.fixture
+def gallery_rows(
+    sessions: sessionmaker[Session], settings: Settings, tmp_path: Path
+) -> list[dict[str, str]]:
+    """Three made-up licences enrolled: Obama and Biden from samples/, and one LFW person."""
+    rows = lfw_rows(3)
+    rows[0]["photo"], rows[1]["photo"] = "samples/obama.jpg", "samples/biden.jpg"
+    manifest = write_manifest(tmp_path / "manifest.csv", rows)
+    config = encoder(settings, "central")
+
+    def encoded(item: PhotoJob | Reject) -> tuple[PhotoJob | Reject, Encoding | None]:
+        if not isinstance(item, PhotoJob):
+            return item, None
+        key = (settings.engine, item.path)
+        if key not in _ENCODED:
+            _ENCODED[key] = encode_here(config, str(item.path))
+        return item, _ENCODED[key]
+
+    report = Enrolment(sessions, config, template_keys(settings)).record(
+        map(encoded, read_manifest(manifest, DATASETS))
+    )
+    assert report.enrolled == 3
+    return rows
 
 
 @pytest.fixture

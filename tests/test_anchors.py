@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 
 from app.api.main import create_app
 from app.audit import trail
-from app.audit.anchors import SYSLOG_TAG, FileSink, anchor_head
+from app.audit.anchors import SYSLOG_TAG, AnchorSink, FileSink, anchor_head
 from app.audit.keys import Anchor, AuditKeys, read_signing_key
 from app.audit.models import AuditEntry, AuditHead
 from app.audit.retention import RetentionPolicy, purge
@@ -33,11 +33,11 @@ from app.cli import cli
 from app.core.composition import StartupRefused, anchor_sink, audit_keys
 from app.core.settings import Settings
 from auth import Role
-from tests.conftest import TEST_ANCHOR_KEY, TEST_AUDIT_KEY
-from tests.governance import Staff
-from tests.live import service_environment
+from tests.support.commands import service_environment
+from tests.support.keys import TEST_ANCHOR_KEY, TEST_AUDIT_KEY
+from tests.support.service import LOOPBACK
+from tests.support.staff import Staff
 
-LOOPBACK = ("127.0.0.1", 50000)
 YEAR = timedelta(days=365)
 
 
@@ -54,7 +54,7 @@ def seqs(sink: FileSink) -> list[int]:
 
 
 def verify(
-    settings: Settings, sessions: sessionmaker[Session], sink: FileSink
+    settings: Settings, sessions: sessionmaker[Session], sink: AnchorSink
 ) -> trail.Verification:
     with sessions() as session:
         return trail.verify(session, audit_keys(settings), sink.read())
@@ -216,7 +216,7 @@ def test_anchors_hold_under_a_retired_key_and_those_of_purged_entries_are_skippe
 def test_the_api_verifies_against_the_anchor_file(
     settings: Settings, sessions: sessionmaker[Session], anchored: None
 ) -> None:
-    staff = Staff(sessions, settings)
+    staff = Staff.in_process(sessions, settings)
     staff.add("aldo.auditor", Role.auditor)
     with TestClient(create_app(settings), client=LOOPBACK) as client:
         intact = client.get("/v1/audit/verify", headers=staff.headers("aldo.auditor")).json()

@@ -7,9 +7,10 @@ import io
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
+import httpx
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import select
@@ -17,50 +18,21 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.api.main import create_app
 from app.audit.models import AuditEntry
-from app.core.composition import encoder, template_keys
 from app.core.settings import Settings
-from app.enrolment.local import Enrolment, PhotoJob, Reject, purge_record, read_manifest
+from app.enrolment.local import purge_record
 from app.gallery.release import RELEASED_FIELDS
 from auth import Role
 from matcher import ENGINES
-from matcher.pool import Encoding, encode_here
-from tests.conftest import DATASETS, sample
-from tests.governance import LOOPBACK, Staff, add_reviewers, approve, request_body
-from tests.test_enrolment import lfw_rows, write_manifest
-from tests.test_probe_pool import slow_photo
+from tests.support.data import sample
+from tests.support.images import slow_photo
+from tests.support.requests import approved_request
+from tests.support.service import LOOPBACK
+from tests.support.staff import Staff
 
 # Search, refusals and the index must hold for every engine.
 pytestmark = pytest.mark.parametrize("engine_name", list(ENGINES))
 
 FIVE_FIELDS = {"first_name", "middle_name", "last_name", "date_of_birth", "license_number"}
-
-
-# The gallery's photos encoded once per engine for the whole run, not once per test: each
-# test still records them through enrolment, into its own database.
-_ENCODED: dict[tuple[str, Path], Encoding] = {}
-
-
-@pytest.fixture
-def gallery_rows(sessions: sessionmaker[Session], settings: Settings, tmp_path: Path) -> list[dict]:
-    """Three made-up licences: Obama and Biden from samples/, and one LFW person."""
-    rows = lfw_rows(3)
-    rows[0]["photo"], rows[1]["photo"] = "samples/obama.jpg", "samples/biden.jpg"
-    manifest = write_manifest(tmp_path / "manifest.csv", rows)
-    config = encoder(settings, "central")
-
-    def encoded(item: PhotoJob | Reject) -> tuple[PhotoJob | Reject, Encoding | None]:
-        if not isinstance(item, PhotoJob):
-            return item, None
-        key = (settings.engine, item.path)
-        if key not in _ENCODED:
-            _ENCODED[key] = encode_here(config, str(item.path))
-        return item, _ENCODED[key]
-
-    report = Enrolment(sessions, config, template_keys(settings)).record(
-        map(encoded, read_manifest(manifest, DATASETS))
-    )
-    assert report.enrolled == 3
-    return rows
 
 
 class Desk:
@@ -70,15 +42,11 @@ class Desk:
         self.client = client
         staff.add("rita.records", Role.records_clerk)
         staff.add("olga.operator", Role.operator)
-        add_reviewers(staff)
-        submitted = client.post(
-            "/v1/requests", headers=staff.headers("rita.records"), json=request_body()
-        )
-        self.request_id = submitted.json()["id"]
-        approve(client, staff, self.request_id)
+        staff.add_reviewers()
+        self.request_id = approved_request(client, staff, "rita.records")
         self.headers = staff.headers("olga.operator")
 
-    def search(self, data: bytes, **form: str):  # type: ignore[no-untyped-def]
+    def search(self, data: bytes, **form: str) -> httpx.Response:
         return self.client.post(
             f"/v1/requests/{self.request_id}/searches",
             headers=self.headers,
@@ -97,10 +65,10 @@ def desk(
     searching: Settings, sessions: sessionmaker[Session], gallery_rows: list[dict]
 ) -> Iterator[Desk]:
     with TestClient(create_app(searching), client=LOOPBACK) as client:
-        yield Desk(client, Staff(sessions, searching))
+        yield Desk(client, Staff.in_process(sessions, searching))
 
 
-def candidates(response) -> list[dict]:  # type: ignore[no-untyped-def]
+def candidates(response: httpx.Response) -> list[dict]:
     assert response.status_code == 201, response.json()
     return response.json()["candidates"]
 
@@ -180,8 +148,9 @@ def test_probes_past_the_time_limit_are_refused_audited_and_spend_nothing(
     )
     photo = slow_photo()
     with TestClient(create_app(strict), client=LOOPBACK) as client:
-        client.app.state.services.probes.warm()  # type: ignore[attr-defined]
-        desk = Desk(client, Staff(sessions, strict))
+        assert isinstance(client.app, FastAPI)
+        client.app.state.services.probes.warm()
+        desk = Desk(client, Staff.in_process(sessions, strict))
         with ThreadPoolExecutor(6) as threads:
             responses = list(threads.map(lambda _: desk.search(photo), range(6)))
         request = client.get(f"/v1/requests/{desk.request_id}", headers=desk.headers).json()
@@ -203,7 +172,7 @@ def test_too_large_is_413(
 ) -> None:
     small = searching.model_copy(update={"max_image_bytes": 50_000})
     with TestClient(create_app(small), client=LOOPBACK) as client:
-        response = Desk(client, Staff(sessions, small)).search(sample("obama.jpg"))
+        response = Desk(client, Staff.in_process(sessions, small)).search(sample("obama.jpg"))
     assert response.status_code == 413 and response.json()["code"] == "image_too_large"
 
 
@@ -241,7 +210,9 @@ def test_service_rebuilds_a_damaged_index_at_start(
     index_file.write_bytes(b"\0" * 100)
     with TestClient(create_app(searching), client=LOOPBACK) as client:
         assert client.get("/v1/health").json()["templates"] == 3
-        assert candidates(Desk(client, Staff(sessions, searching)).search(sample("obama2.jpg")))
+        assert candidates(
+            Desk(client, Staff.in_process(sessions, searching)).search(sample("obama2.jpg"))
+        )
 
 
 def test_a_purge_while_serving_is_never_answered_from_the_old_index(

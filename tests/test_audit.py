@@ -22,7 +22,8 @@ from app.audit.retention import RetentionPolicy, purge
 from app.core.settings import Settings
 
 ENTRIES = 8
-SIGNER = AuditKeys(Ed25519PrivateKey.generate())
+SIGNING_KEY = Ed25519PrivateKey.generate()
+SIGNER = AuditKeys(SIGNING_KEY)
 NO_KEYS = AuditKeys(None)
 YEAR = timedelta(days=365)
 POLICY = RetentionPolicy(candidates=timedelta(days=90), probe_hashes=YEAR, audit=YEAR)
@@ -167,7 +168,7 @@ def test_a_purge_deletes_old_entries_behind_a_signed_checkpoint(
         remaining = ENTRIES - PURGED + 1
         assert trail.verify(session, SIGNER) == trail.Verification(True, remaining)
         # An auditor holding only the public key verifies it too; nobody without it does.
-        assert trail.verify(session, AuditKeys(None, [SIGNER.signing.public_key()])).intact
+        assert trail.verify(session, AuditKeys(None, [SIGNING_KEY.public_key()])).intact
         unchecked = trail.verify(session, NO_KEYS)
         assert not unchecked.intact and unchecked.first_bad_seq == PURGED
     with purged.begin() as session:
@@ -192,7 +193,7 @@ def forge_checkpoint(session: Session) -> None:
     session.add(forged)
 
 
-AFTER_A_PURGE: dict[str, tuple[Callable[[Session], None], int]] = {
+AFTER_A_PURGE: dict[str, tuple[Callable[[Session], object], int]] = {
     # name: (change, the entry named as first bad)
     "checkpoint deleted": (lambda s: s.execute(delete(AuditCheckpoint)), 1),
     "checkpoint forged": (forge_checkpoint, PURGED),

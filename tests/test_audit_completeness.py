@@ -7,6 +7,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import pyotp
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from httpx import Response
 from sqlalchemy import select
@@ -16,16 +17,9 @@ from app.api.middleware import STATE_CHANGING
 from app.audit.models import AuditEntry
 from app.core.settings import Settings
 from auth import Role
-from tests.conftest import sample
-from tests.governance import (
-    COURT_ORDER,
-    COURT_ORDER_DOCUMENT,
-    PASSWORD,
-    REVIEWERS,
-    Staff,
-    add_reviewers,
-    request_body,
-)
+from tests.support.data import sample
+from tests.support.requests import COURT_ORDER, COURT_ORDER_DOCUMENT, request_body
+from tests.support.staff import PASSWORD, REVIEWERS, Staff
 
 
 class Ledger:
@@ -59,19 +53,9 @@ class Ledger:
 
 
 def test_every_state_changing_route_writes_exactly_one_entry_allowed_or_refused(
-    client: TestClient, sessions: sessionmaker[Session], settings: Settings
+    client: TestClient, sessions: sessionmaker[Session], settings: Settings, staff: Staff
 ) -> None:
-    staff = Staff(sessions, settings)
-    for username, role in [
-        ("ada.admin", Role.admin),
-        ("ben.admin", Role.admin),
-        ("aldo.auditor", Role.auditor),
-        ("rita.records", Role.records_clerk),
-        ("olga.operator", Role.operator),
-        ("review-system", Role.review_system),
-    ]:
-        staff.add(username, role)
-    add_reviewers(staff)
+    staff.add_agency()
     ledger = Ledger(client, sessions)
     actor = {name: f"account:{ident}" for name, ident in staff.ids.items()}
     admin, clerk = staff.headers("ada.admin"), staff.headers("rita.records")
@@ -175,6 +159,7 @@ def test_every_state_changing_route_writes_exactly_one_entry_allowed_or_refused(
     ledger.call(route, route[1], "anonymous", 401)
     route = ("POST", "/v1/auth/totp/confirm")
     totp = pyotp.parse_uri(setup.json()["otpauth_uri"])
+    assert isinstance(totp, pyotp.TOTP)
     ledger.call(route, route[1], f"account:{new_id}", 422, headers=nia, json={"code": "000000"})
     ledger.call(route, route[1], f"account:{new_id}", 204, headers=nia, json={"code": totp.now()})
     ledger.call(route, route[1], "anonymous", 401, json={"code": totp.now()})
@@ -216,9 +201,11 @@ def test_every_state_changing_route_writes_exactly_one_entry_allowed_or_refused(
     approve = {"decision": "approve", "reason": "meets the policy"}
     first_reviewer = REVIEWERS[Role.staff_reviewer]
     refused_three_ways(route, path, first_reviewer, json=approve)
-    for role in (Role.staff_reviewer, Role.manager, Role.unit_admin):
+    for role in (Role.staff_reviewer, Role.manager, Role.unit_administrator):
         reviewer = REVIEWERS[role]
-        body = approve | ({"operators": ["olga.operator"]} if role is Role.unit_admin else {})
+        body = approve | (
+            {"operators": ["olga.operator"]} if role is Role.unit_administrator else {}
+        )
         ledger.call(route, path, actor[reviewer], 201, headers=staff.headers(reviewer), json=body)
     ledger.call(route, path, actor[reviewer], 409, headers=staff.headers(reviewer), json=body)
 
@@ -259,6 +246,7 @@ def test_every_state_changing_route_writes_exactly_one_entry_allowed_or_refused(
         route, path, actor["olga.operator"], 409, headers=operator, json={"confirmed_rank": None}
     )
 
+    assert isinstance(client.app, FastAPI)
     every = {
         (method.upper(), path)
         for path, operations in client.app.openapi()["paths"].items()

@@ -26,9 +26,9 @@ from calibration.rates import (
     non_mated,
     supported_gallery_size,
 )
-from matcher import ENGINES, engine_spec
+from matcher import ENGINES, EngineName, engine_spec
 from matcher.operating_point import load_operating_point, shipped
-from tests.conftest import LFW
+from tests.support.data import LFW
 
 
 def test_fpir_and_the_per_comparison_rate_are_inverse() -> None:
@@ -136,9 +136,11 @@ def test_the_calibrate_command_writes_an_operating_point_the_service_can_load(
 
 
 @pytest.mark.parametrize("engine", list(ENGINES))
-def test_each_engine_ships_an_operating_point_measured_for_the_worst_group(engine: str) -> None:
-    point, _ = load_operating_point(shipped(engine))  # type: ignore[arg-type]
-    assert point.fits(engine_spec(engine))  # type: ignore[arg-type]
+def test_each_engine_ships_an_operating_point_measured_for_the_worst_group(
+    engine: EngineName,
+) -> None:
+    point, _ = load_operating_point(shipped(engine))
+    assert point.fits(engine_spec(engine))
     assert point.by_group and point.target_fpir <= 0.001 and not point.modelled
     assert point.gallery_size == point.supported_gallery_size
     assert point.threshold == min(g.threshold for g in point.groups.values())

@@ -12,13 +12,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
-from typer.testing import CliRunner
 
 from app.accounts.models import Account
 from app.accounts.service import create_account
 from app.audit.keys import public_key_text, read_signing_key
 from app.audit.models import AuditEntry
-from app.cli import cli
 from app.core.composition import (
     account_policy,
     encoder,
@@ -34,43 +32,8 @@ from app.gallery.service import Gallery
 from auth import Role
 from matcher import Matcher, MatchRule, load_engine
 from matcher.operating_point import load_operating_point
-from tests.conftest import DATASETS, TEST_AUDIT_KEY, TEST_TEMPLATE_KEY
-from tests.live import FACEMATCH, service_environment
-from tests.test_enrolment import lfw_rows, write_manifest
-
-runner = CliRunner()
-
-
-def invoke(  # type: ignore[no-untyped-def]
-    settings: Settings,
-    *args: str,
-    typed: str | None = None,
-    env: dict[str, str | None] | None = None,
-):
-    """Run a command; `typed` is what the person types at its prompts, `env` FACEMATCH_*
-    settings beyond the test's own (None: unset)."""
-    environment = {
-        "FACEMATCH_DATA_DIR": str(settings.data_dir),
-        "FACEMATCH_DATABASE_URL": settings.sqlalchemy_url,
-        "FACEMATCH_ENGINE": settings.engine,
-        "FACEMATCH_TEMPLATE_KEY": TEST_TEMPLATE_KEY,
-        "FACEMATCH_AUDIT_SIGNING_KEY": TEST_AUDIT_KEY,
-    }
-    return runner.invoke(cli, list(args), input=typed, env=environment | (env or {}))
-
-
-def enrol(settings: Settings, manifest: Path, *options: str):  # type: ignore[no-untyped-def]
-    """Enrol an LFW manifest with one worker (centred faces)."""
-    return _encoding(settings, "enroll", str(manifest), *options)
-
-
-def reenroll(settings: Settings, model: str, rejects: Path):  # type: ignore[no-untyped-def]
-    return _encoding(settings, "reenroll", "--model", model, "--rejects", str(rejects))
-
-
-def _encoding(settings: Settings, *args: str):  # type: ignore[no-untyped-def]
-    options = ("--images", str(DATASETS), "--face", "central", "--workers", "1")
-    return invoke(settings, *args, *options)
+from tests.support.commands import FACEMATCH, enrol, invoke, reenroll, service_environment
+from tests.support.data import DATASETS, lfw_rows, write_manifest
 
 
 def test_migrations_create_exactly_the_models(sessions: sessionmaker[Session]) -> None:

@@ -23,9 +23,9 @@ from app.core.composition import gallery_spec
 from app.core.settings import Settings
 from app.gallery.models import LicenseRecord, Photo, Template
 from app.gallery.service import Gallery
-from tests.conftest import LFW
-from tests.live import FACEMATCH, enrol_demo_args, facematch, service_environment
-from tests.test_enrolment import synthetic_gallery
+from tests.support.commands import FACEMATCH, enrol_demo_args, facematch, service_environment
+from tests.support.data import LFW
+from tests.support.gallery import synthetic_gallery
 
 KILLS = 20
 # Enough photos that every kill lands while the run is still enrolling.

@@ -10,8 +10,8 @@ from PIL import Image
 
 from matcher import DecodeLimits, FaceRefusal
 from matcher.decode import decode_image
-from tests.conftest import sample
-from tests.images import (
+from tests.support.data import sample
+from tests.support.images import (
     decompression_bomb,
     encoded,
     png_header_only,

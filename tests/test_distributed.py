@@ -18,6 +18,7 @@ import pytest
 from distributed import LocalCluster
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import Result
 
 from app.core.composition import encoder, gallery_spec, template_keys
 from app.core.database import make_engine, migrate, session_factory
@@ -27,9 +28,10 @@ from app.gallery.models import LicenseRecord, Photo, Template
 from app.gallery.service import sync_index
 from app.gallery.store import template_vector, templates_by_id
 from index import TemplateKeys
-from tests.conftest import DATASETS, TEST_KEY, TEST_TEMPLATE_KEY
-from tests.test_cli import invoke
-from tests.test_enrolment import counts, lfw_rows, write_manifest
+from tests.support.commands import invoke
+from tests.support.data import DATASETS, lfw_rows, write_manifest
+from tests.support.gallery import counts
+from tests.support.keys import TEST_KEY, TEST_TEMPLATE_KEY
 
 KEYS = TemplateKeys.from_text(TEST_TEMPLATE_KEY)
 FACEMATCH = str(Path(sys.executable).with_name("facematch"))
@@ -59,7 +61,7 @@ def enrolled(sessions: sessionmaker[Session]) -> set[tuple[str, str, bytes]]:
         return {(number, sha256, opened[template]) for number, sha256, template in rows}
 
 
-def enrol_on_cluster(settings: Settings, manifest: Path, *options: str):  # type: ignore[no-untyped-def]
+def enrol_on_cluster(settings: Settings, manifest: Path, *options: str) -> Result:
     return invoke(
         settings, "enroll", str(manifest), "--images", str(DATASETS), "--face", "central", *options
     )

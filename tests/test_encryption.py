@@ -22,21 +22,23 @@ from app.core.settings import Settings
 from app.enrolment.local import read_manifest
 from app.gallery.models import Template
 from app.gallery.service import sync_index
-from app.gallery.store import template_vector, templates_by_id
+from app.gallery.store import TemplateRow, template_vector, templates_by_id
 from app.requests.schemas import NewRequest
 from app.requests.workflow import attach_court_order, court_order_document, submit
 from auth import Role
 from index import SealingError, TemplateKeys, new_key
-from tests.conftest import DATASETS, TEST_TEMPLATE_KEY
-from tests.governance import COURT_ORDER, COURT_ORDER_DOCUMENT, Staff, request_body
-from tests.test_cli import enrol, invoke
-from tests.test_enrolment import enrolment, lfw_rows, write_manifest
+from tests.support.commands import enrol, invoke
+from tests.support.data import DATASETS, lfw_rows, write_manifest
+from tests.support.gallery import enrolment
+from tests.support.keys import TEST_TEMPLATE_KEY
+from tests.support.requests import COURT_ORDER, COURT_ORDER_DOCUMENT, request_body
+from tests.support.staff import Staff
 
 # Version, key id and nonce before the ciphertext; the GCM tag after it.
 SEAL_OVERHEAD = 1 + 8 + 12 + 16
 
 
-def stored(sessions: sessionmaker[Session]) -> list:  # type: ignore[type-arg]
+def stored(sessions: sessionmaker[Session]) -> list[TemplateRow]:
     with sessions() as session:
         return list(templates_by_id(session, list(session.scalars(select(Template.id)))))
 
@@ -76,7 +78,7 @@ def test_rotation_reseals_every_template_the_saved_index_seeds_and_court_orders(
     manifest = write_manifest(tmp_path / "m.csv", lfw_rows(3))
     assert enrol(settings, manifest).exit_code == 0
     before = {row.id: template_vector(row, template_keys(settings)) for row in stored(sessions)}
-    staff = Staff(sessions, settings)
+    staff = Staff.in_process(sessions, settings)
     clerk = staff.add("rita.records", Role.records_clerk)
     with sessions.begin() as session:
         ordered = request_body(legal_process="court_order", court_order=COURT_ORDER)

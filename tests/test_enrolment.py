@@ -3,108 +3,23 @@ rejects are reported by code, and re-running or resuming never loses or doubles 
 
 from __future__ import annotations
 
-import csv
 import itertools
 import logging
 from collections.abc import Iterator
-from datetime import date
 from pathlib import Path
 
-import numpy as np
 import pytest
-from sqlalchemy import MetaData, func, select
+from sqlalchemy import MetaData, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.core.composition import encoder, gallery_spec, template_keys
+from app.core.composition import gallery_spec
 from app.core.settings import Settings
-from app.enrolment.demo import DEMO_COLUMNS, lfw_demo_rows
-from app.enrolment.local import (
-    Enrolment,
-    PhotoJob,
-    Reject,
-    purge_record,
-    read_manifest,
-    write_rejects,
-)
-from app.gallery.models import LicenseRecord, Photo, Template
+from app.enrolment.local import PhotoJob, Reject, purge_record, read_manifest, write_rejects
+from app.gallery.models import LicenseRecord, Template
 from app.gallery.service import GallerySpec, sync_index
-from app.gallery.store import bump_revision, seal_template
 from index import EXACT
-from matcher import FaceChoice
-from tests.conftest import DATASETS, LFW
-
-SENTINELS = {
-    "ssn": "987-65-4321",
-    "mothers_maiden_name": "Quillfeather",
-    "place_of_birth": "Sentinelburg",
-    "address": "77 Nowhere Lane",
-    "voter_indicator": "VOTERFLAG99",
-}
-COLUMNS = [*DEMO_COLUMNS, *SENTINELS]
-
-
-def lfw_rows(count: int) -> list[dict[str, str]]:
-    rows = list(lfw_demo_rows(LFW / "images", min_photos=2, limit=count))
-    for row in rows:
-        row["photo"] = f"lfw/images/{row['photo']}"
-        row.update(SENTINELS)
-    return rows
-
-
-def write_manifest(path: Path, rows: list[dict[str, str]]) -> Path:
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS, restval="")
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
-
-
-def enrolment(
-    sessions: sessionmaker[Session],
-    settings: Settings,
-    batch_size: int = 8,
-    choice: FaceChoice = "central",
-) -> Enrolment:
-    return Enrolment(
-        sessions,
-        encoder(settings, choice),
-        template_keys(settings),
-        workers=2,
-        batch_size=batch_size,
-    )
-
-
-def synthetic_gallery(
-    sessions: sessionmaker[Session], spec: GallerySpec, people: int
-) -> np.ndarray:
-    """`people` made-up licences (WDL000000000 on), each with one random unit-length
-    template, sealed as enrolment seals them; their descriptors."""
-    rng = np.random.default_rng(0)
-    descriptors = rng.normal(size=(people, spec.dimension)).astype(np.float32)
-    descriptors /= np.linalg.norm(descriptors, axis=1, keepdims=True)
-    with sessions.begin() as session:
-        for n, descriptor in enumerate(descriptors):
-            record = LicenseRecord(
-                license_number=f"WDL{n:09d}",
-                first_name="Test",
-                last_name=f"Person{n}",
-                date_of_birth=date(1980, 1, 1),
-            )
-            photo = Photo(record=record, sha256=f"{n:064x}", source_ref=f"synthetic/{n}.jpg")
-            session.add(photo)
-            session.flush()
-            sealed = seal_template(spec.keys, photo.id, spec.model_id, descriptor.tobytes())
-            session.add(Template(photo=photo, model_id=spec.model_id, descriptor=sealed))
-        bump_revision(session, spec.model_id)
-    return descriptors
-
-
-def counts(sessions: sessionmaker[Session]) -> tuple[int, int, int]:
-    with sessions() as session:
-        return tuple(  # type: ignore[return-value]
-            session.scalar(select(func.count()).select_from(model))
-            for model in (LicenseRecord, Photo, Template)
-        )
+from tests.support.data import DATASETS, SENTINELS, lfw_rows, write_manifest
+from tests.support.gallery import counts, enrolment, synthetic_gallery
 
 
 def spec(settings: Settings) -> GallerySpec:

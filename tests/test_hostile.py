@@ -18,8 +18,9 @@ import pytest
 from PIL import Image
 
 from app.core.settings import Settings
-from tests.conftest import sample
-from tests.images import (
+from tests.support.commands import service_environment
+from tests.support.data import sample
+from tests.support.images import (
     PDF,
     SVG,
     decompression_bomb,
@@ -29,7 +30,9 @@ from tests.images import (
     with_orientation,
     with_zip_appended,
 )
-from tests.live import Agency, approved_request, service_environment, serving
+from tests.support.requests import approved_request
+from tests.support.service import serving
+from tests.support.staff import Staff
 
 # Growth of the service's memory (its own process and its probe workers) allowed while it
 # takes the whole corpus: far below what decoding any of the large files would take (the
@@ -129,16 +132,19 @@ def service(settings: Settings) -> Iterator[tuple[httpx.Client, int, str, dict[s
         settings, authorised_searches="100", search_rate_limit="1000/minute"
     )
     with serving(environment) as (client, process):
-        agency = Agency(client, environment)
-        request_id = approved_request(client, agency)
+        staff = Staff.over_http(client, environment)
+        staff.add_agency()
+        request_id = approved_request(client, staff)
         yield (
             client,
             process.pid,
             f"/v1/requests/{request_id}/searches",
-            agency.headers["olga.operator"],
+            staff.headers("olga.operator"),
         )
 
 
+# Probes are refused before anything reaches the database, so one database serves.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_hostile_probes_are_refused_with_their_codes_in_bounded_memory(
     service: tuple[httpx.Client, int, str, dict[str, str]],
     report_figure: Callable[[str], None],

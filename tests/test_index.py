@@ -8,7 +8,16 @@ import faiss
 import numpy as np
 import pytest
 
-from index import EXACT, GalleryIndex, IndexInvalid, Layout, LayoutPolicy, TemplateKeys, new_key
+from index import (
+    EXACT,
+    GalleryIndex,
+    IndexInvalid,
+    Layout,
+    LayoutPolicy,
+    Metric,
+    TemplateKeys,
+    new_key,
+)
 from index.gallery import MIN_SHORTLIST_TEMPLATES
 
 DIM = 128
@@ -113,7 +122,7 @@ def clustered(people: int, photos: int, metric: str, seed: int = 1) -> np.ndarra
 
 
 @pytest.mark.parametrize("metric", ["l2", "cosine"])
-def test_shortlist_layout_returns_what_exact_search_returns(metric: str) -> None:
+def test_shortlist_layout_returns_what_exact_search_returns(metric: Metric) -> None:
     data = clustered(1500, 2, metric)
     ids = np.arange(5000, 5000 + len(data), dtype=np.int64)
     exact = GalleryIndex("model-a", DIM, metric)
@@ -169,6 +178,7 @@ def test_shortlist_after_removals_and_additions_matches_one_encoded_afresh() -> 
 
     # The same codebooks, the templates held encoded afresh in the same order.
     kept = index._shortlist
+    assert kept is not None
     fresh = faiss.clone_index(kept)
     fresh.reset()
     fresh.add(data[index.ids()])

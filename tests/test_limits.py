@@ -17,8 +17,10 @@ from app.audit.models import AuditEntry
 from app.core.settings import Settings
 from app.requests.models import AgencyRequest
 from auth import Role
-from tests.conftest import sample
-from tests.governance import LOOPBACK, PASSWORD, Staff, add_reviewers, approve, request_body
+from tests.support.data import sample
+from tests.support.requests import approve, request_body
+from tests.support.service import LOOPBACK
+from tests.support.staff import PASSWORD, Staff
 
 
 @pytest.fixture
@@ -31,11 +33,6 @@ def settings(settings: Settings) -> Settings:
             "authorised_searches": 5,
         }
     )
-
-
-@pytest.fixture
-def staff(sessions: sessionmaker[Session], settings: Settings) -> Staff:
-    return Staff(sessions, settings)
 
 
 def outcomes(sessions: sessionmaker[Session], event: str) -> list[str]:
@@ -86,7 +83,7 @@ def test_searches_over_the_rate_are_refused_before_the_photo_is_read(
     staff.add("rita.records", Role.records_clerk)
     staff.add("olga.operator", Role.operator)
     staff.add("otto.operator", Role.operator)
-    add_reviewers(staff)
+    staff.add_reviewers()
     request_id = client.post(
         "/v1/requests", headers=staff.headers("rita.records"), json=request_body()
     ).json()["id"]

@@ -6,6 +6,7 @@ import io
 import shutil
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import cv2
 import dlib
@@ -13,8 +14,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
+from index import GalleryIndex, distances
 from matcher import (
     Box,
+    EngineName,
     FaceRefusal,
     Matcher,
     ModelFileError,
@@ -26,7 +29,7 @@ from matcher import (
 from matcher.decode import decode_image
 from matcher.operating_point import load_operating_point, shipped
 from matcher.weights import package_dir
-from tests.conftest import lfw_photo, sample
+from tests.support.data import lfw_photo, sample
 
 
 def jpeg(image: Image.Image) -> bytes:
@@ -35,9 +38,9 @@ def jpeg(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-def refusal(matcher: Matcher, data: bytes, **options: object) -> FaceRefusal:
+def refusal(matcher: Matcher, data: bytes, **options: Any) -> FaceRefusal:
     with pytest.raises(FaceRefusal) as caught:
-        matcher.encode(data, **options)  # type: ignore[arg-type]
+        matcher.encode(data, **options)
     return caught.value
 
 
@@ -160,9 +163,9 @@ def test_a_tampered_weight_file_is_refused(
     data[len(data) // 2] ^= 0x01
     tampered.write_bytes(bytes(data))
     monkeypatch.setattr(module, "package_dir", lambda _: tmp_path)
-    engine = {dlib_engine: "dlib", sface_engine: "sface"}[module]
+    engine: EngineName = "dlib" if module is dlib_engine else "sface"
     with pytest.raises(ModelFileError, match="SHA-256"):
-        load_engine(engine)  # type: ignore[arg-type]
+        load_engine(engine)
 
 
 def test_sface_descriptor_is_opencvs_own_from_a_bgr_image() -> None:
@@ -171,6 +174,7 @@ def test_sface_descriptor_is_opencvs_own_from_a_bgr_image() -> None:
     as it is, OpenCV would silently give another."""
     photo = lfw_photo("Aaron_Peirsol", 1)
     bgr = cv2.imread(str(photo))
+    assert bgr is not None
     detector = cv2.FaceDetectorYN.create(
         sface_engine.verified_weight(sface_engine.DETECTOR), "", (250, 250), 0.8, 0.3
     )
@@ -188,3 +192,19 @@ def test_sface_descriptor_is_opencvs_own_from_a_bgr_image() -> None:
     ours = Matcher(load_engine("sface")).encode(photo.read_bytes(), choice="central")
     assert float(ours.descriptor @ reference) > 0.999
     assert float(described(np.ascontiguousarray(bgr[:, :, ::-1])) @ reference) < 0.99
+
+
+def test_the_index_the_matcher_and_calibration_measure_one_distance(matcher: Matcher) -> None:
+    """Each engine's real templates: the distance the index reports for a neighbour is the
+    one the matcher computes and the one calibration's comparisons use."""
+    photos = ("obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg")
+    templates = np.stack([matcher.encode(sample(p)).descriptor for p in photos])
+    metric = matcher.engine.spec.metric
+    index = GalleryIndex(matcher.engine.spec.model_id, templates.shape[1], metric)
+    index.add(np.arange(len(photos), dtype=np.int64), templates)
+    reported = dict(index.search(templates[0], k=len(photos)))
+    pairwise = distances(templates[:1], templates, metric)[0]
+    for other in range(len(photos)):
+        computed = distance(templates[0], templates[other], metric)
+        assert reported[other] == pytest.approx(computed, abs=1e-5)
+        assert pairwise[other] == pytest.approx(computed, abs=1e-5)

@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.api.main import create_app
 from app.core.settings import Settings
 from auth import Role
-from tests.conftest import sample
-from tests.governance import Staff
-from tests.live import served_in_thread
+from tests.support.data import sample
+from tests.support.service import served_in_thread
+from tests.support.staff import Staff
 
 OFFICE = ip_network("10.20.0.0/16")
 
@@ -49,7 +49,7 @@ def test_control_characters_in_a_path_cannot_forge_a_log_line(
 def test_bodies_the_form_parser_cannot_read_get_a_documented_code(
     settings: Settings, sessions: sessionmaker[Session]
 ) -> None:
-    staff = Staff(sessions, settings)
+    staff = Staff.in_process(sessions, settings)
     staff.add("olga.operator", Role.operator)
     olga = staff.headers("olga.operator")
     path = "/v1/requests/1/searches"

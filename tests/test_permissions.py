@@ -9,13 +9,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.settings import Settings
 from auth import Role, SubjectKind, TokenIssuer
-from tests.conftest import sample
-from tests.governance import Staff, request_body
+from tests.support.data import sample
+from tests.support.requests import request_body
+from tests.support.staff import Staff, bearer
 
 R = Role
 PEOPLE = [r for r in Role if r is not Role.review_system]
@@ -51,7 +52,7 @@ def only(allowed: dict[Role, str]) -> dict[str, str]:
     return row
 
 
-REVIEWERS = {R.staff_reviewer, R.manager, R.unit_admin, R.director, R.governor_office}
+REVIEWERS = {R.staff_reviewer, R.manager, R.unit_administrator, R.director, R.governor_office}
 MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/v1/health"): everyone("200"),
     ("POST", "/v1/auth/login"): everyone("401 invalid_credentials"),  # wrong password
@@ -156,13 +157,15 @@ def column_headers(staff: Staff, settings: Settings) -> dict[str, dict[str, str]
     staff.add("dora.disabled", Role.admin)
     staff.disable("dora.disabled")
     admin = staff.ids["admin"]
-    expired = staff.tokens.issue(
+    # Signed with the service's own key, but an hour ago.
+    assert settings.jwt_key is not None
+    signer = TokenIssuer(settings.jwt_key.get_secret_value(), timedelta(minutes=15))
+    expired = signer.issue(
         admin, Role.admin, SubjectKind.person, True, 0, now=datetime.now(UTC) - timedelta(hours=1)
     )
     forged = TokenIssuer("some-other-key-" + "z" * 32, timedelta(minutes=15)).issue(
         admin, Role.admin, SubjectKind.person, True, 0
     )
-    bearer = lambda token: {"Authorization": f"Bearer {token}"}  # noqa: E731
     columns = {role.value: staff.headers(role.value.replace("_", "-")) for role in Role}
     columns |= {
         f"no second factor: {r.value}": staff.headers(r.value.replace("_", "-"), mfa=False)
@@ -178,15 +181,16 @@ def column_headers(staff: Staff, settings: Settings) -> dict[str, dict[str, str]
 
 
 def test_every_route_answers_every_caller_exactly_as_the_matrix_says(
-    client: TestClient, sessions: sessionmaker[Session], settings: Settings
+    client: TestClient, staff: Staff, settings: Settings
 ) -> None:
+    assert isinstance(client.app, FastAPI)
     routes = {
         (method.upper(), path)
         for path, operations in client.app.openapi()["paths"].items()
         for method in operations
     }
     assert routes == set(MATRIX), "a route is missing from the matrix, or the matrix is stale"
-    columns = column_headers(Staff(sessions, settings), settings)
+    columns = column_headers(staff, settings)
     actual = {
         (method, path): {
             column: answer(call(client, method, path, headers))

@@ -3,12 +3,10 @@ its time limit is refused as busy (never taken up) or too slow (taken up, not fi
 
 from __future__ import annotations
 
-import io
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from matcher import (
     EncoderConfig,
@@ -19,15 +17,8 @@ from matcher import (
     ProbeEncoder,
     load_engine,
 )
-from tests.conftest import sample
-
-
-def slow_photo() -> bytes:
-    """A 4000-pixel-wide photo: seconds of detection when detection runs at full size."""
-    image = Image.open(io.BytesIO(sample("obama-1080p.jpg"))).resize((4000, 2250))
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=90)
-    return buffer.getvalue()
+from tests.support.data import sample
+from tests.support.images import slow_photo
 
 
 def test_templates_and_refusals_cross_from_the_workers_whole() -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 
 import httpx
 import pyotp
@@ -25,8 +27,9 @@ from app.gallery.models import LicenseRecord
 from app.requests.models import AgencyRequest
 from app.searches.models import Disclosure, Search, SearchCandidate
 from auth import Role
-from tests.governance import PASSWORD, Staff, request_body
-from tests.live import at_once, served_in_thread
+from tests.support.requests import request_body
+from tests.support.service import at_once, served_in_thread
+from tests.support.staff import PASSWORD, Staff
 
 TIMES = 12
 
@@ -40,9 +43,9 @@ def settings(settings: Settings) -> Settings:
 
 
 @pytest.fixture
-def served(settings: Settings) -> httpx.Client:
+def served(settings: Settings) -> Iterator[httpx.Client]:
     with served_in_thread(create_app(settings)) as client:
-        yield client  # type: ignore[misc]
+        yield client
 
 
 def outcomes(sessions: sessionmaker[Session], event: str) -> Counter[str]:
@@ -102,15 +105,14 @@ def decided_search(sessions: sessionmaker[Session], staff: Staff) -> int:
 
 
 def test_one_decision_on_a_search_whatever_is_sent_at_once(
-    served: httpx.Client, sessions: sessionmaker[Session], settings: Settings
+    served: httpx.Client, sessions: sessionmaker[Session], staff: Staff
 ) -> None:
-    staff = Staff(sessions, settings)
     staff.add("aldo.auditor", Role.auditor)
     search_id = decided_search(sessions, staff)
     olga = staff.headers("olga.operator")
     path = f"/v1/searches/{search_id}/decision"
     bodies = [{"confirmed_rank": None}, {"confirmed_rank": 1}] * (TIMES // 2)
-    answers = at_once([lambda b=b: served.post(path, headers=olga, json=b) for b in bodies])
+    answers = at_once([partial(served.post, path, headers=olga, json=b) for b in bodies])
     statuses = Counter(a.status_code for a in answers)
     assert statuses == {200: 1, 409: TIMES - 1}, statuses
     assert {a.json()["code"] for a in answers if a.status_code == 409} == {"already_decided"}
@@ -134,9 +136,8 @@ def test_one_decision_on_a_search_whatever_is_sent_at_once(
 
 
 def test_a_one_time_code_signs_in_once_however_many_sign_ins_carry_it(
-    served: httpx.Client, sessions: sessionmaker[Session], settings: Settings
+    served: httpx.Client, sessions: sessionmaker[Session], staff: Staff
 ) -> None:
-    staff = Staff(sessions, settings)
     staff.add("aldo.auditor", Role.auditor)
     code = pyotp.TOTP(staff.totp["aldo.auditor"]).now()
     login = {"username": "aldo.auditor", "password": PASSWORD, "totp_code": code}
@@ -153,7 +154,7 @@ def test_every_failed_sign_in_sent_at_once_is_counted(
     settings: Settings, sessions: sessionmaker[Session], max_failures: int
 ) -> None:
     lenient = settings.model_copy(update={"lockout_failures": max_failures})
-    staff = Staff(sessions, lenient)
+    staff = Staff.in_process(sessions, lenient)
     account_id = staff.add("aldo.auditor", Role.auditor)
     wrong = {"username": "aldo.auditor", "password": "not the password", "totp_code": "000000"}
     with served_in_thread(create_app(lenient)) as served:
@@ -170,9 +171,8 @@ def test_every_failed_sign_in_sent_at_once_is_counted(
 
 
 def test_an_activation_code_activates_once(
-    served: httpx.Client, sessions: sessionmaker[Session], settings: Settings
+    served: httpx.Client, sessions: sessionmaker[Session], staff: Staff
 ) -> None:
-    staff = Staff(sessions, settings)
     staff.add("ada.admin", Role.admin)
     staff.add("ben.admin", Role.admin)
     asked = served.post(
@@ -189,7 +189,8 @@ def test_an_activation_code_activates_once(
     passwords = [f"lilac orbit fennel {n}" for n in range(TIMES)]
     answers = at_once(
         [
-            lambda p=p: served.post(
+            partial(
+                served.post,
                 "/v1/auth/activate",
                 json={"username": "nia.new", "activation_code": code, "password": p},
             )
@@ -204,9 +205,8 @@ def test_an_activation_code_activates_once(
 
 
 def test_a_pending_change_is_approved_once(
-    served: httpx.Client, sessions: sessionmaker[Session], settings: Settings
+    served: httpx.Client, sessions: sessionmaker[Session], staff: Staff
 ) -> None:
-    staff = Staff(sessions, settings)
     staff.add("ada.admin", Role.admin)
     staff.add("ben.admin", Role.admin)
     staff.add("cai.admin", Role.admin)
@@ -218,7 +218,7 @@ def test_a_pending_change_is_approved_once(
     assert asked.status_code == 202
     path = f"/v1/account-changes/{asked.json()['pending_change']['id']}/approve"
     approvers = [staff.headers("ben.admin"), staff.headers("cai.admin")] * (TIMES // 2)
-    answers = at_once([lambda h=h: served.post(path, headers=h) for h in approvers])
+    answers = at_once([partial(served.post, path, headers=h) for h in approvers])
     assert Counter(a.status_code for a in answers) == {200: 1, 409: TIMES - 1}
     with sessions() as session:
         operators = session.scalars(select(Account).where(Account.username == "oli.operator")).all()

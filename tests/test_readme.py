@@ -11,8 +11,8 @@ from pathlib import Path
 
 from app.core.refusals import Code, table
 from matcher.refusals import REFUSAL_CODES
-from tests.conftest import DATASETS
-from tests.live import free_port
+from tests.support.data import DATASETS
+from tests.support.service import free_port
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 BLOCK = re.compile(r"<!-- walkthrough -->\n```sh\n(.*?)```", re.DOTALL)

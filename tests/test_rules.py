@@ -3,8 +3,10 @@ and review sequences, first on the pure rules, then through the database."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import itertools
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, example, given
@@ -19,9 +21,7 @@ from app.core.settings import Settings
 from app.requests import workflow
 from app.requests.models import AgencyRequest
 from app.requests.rules import (
-    LEVEL_ROLE,
     Decision,
-    Level,
     Status,
     check_review,
     required_levels,
@@ -30,8 +30,10 @@ from app.requests.rules import (
 from app.requests.schemas import NewRequest
 from app.requests.screening import AgencyFacts, CourtOrderFacts, Facts, court_order_problem, screen
 from app.searches.rules import check_search
-from auth import Role
-from tests.governance import COURT_ORDER, COURT_ORDER_DOCUMENT, Staff, request_body
+from app.searches.workflow import spend_search
+from auth import LEVEL_ROLE, Level, Role
+from tests.support.requests import COURT_ORDER, COURT_ORDER_DOCUMENT, request_body
+from tests.support.staff import Staff
 
 POLICY = request_policy(Settings())
 TODAY = date.today()
@@ -94,8 +96,8 @@ def test_a_court_order_counts_only_in_a_judges_form(court: str, judge: str) -> N
 ICE = AgencyFacts("ICE", "U.S. Immigration and Customs Enforcement")
 
 
-def facts(**changes: object) -> Facts:
-    base: dict[str, object] = dict(
+def facts(**changes: Any) -> Facts:
+    base = Facts(
         agency=AgencyFacts("OPD", "Olympia Police Department"),
         information_for=None,
         declared_immigration_authority=False,
@@ -104,7 +106,7 @@ def facts(**changes: object) -> Facts:
         court_order=None,
         today=TODAY,
     )
-    return Facts(**{**base, **changes})  # type: ignore[arg-type]
+    return replace(base, **changes)
 
 
 @pytest.mark.parametrize(
@@ -326,7 +328,7 @@ def as_request(f: Facts) -> NewRequest:
 @pytest.fixture
 def pool(sessions: sessionmaker[Session], settings: Settings) -> dict[int, int]:
     """Real accounts for the generated reviewer ids: index in POOL -> account id."""
-    staff = Staff(sessions, settings)
+    staff = Staff.in_process(sessions, settings)
     staff.add("olga.operator", Role.operator)
     ids = {SUBMITTER: staff.add("rita.records", Role.records_clerk)}
     for i, role in POOL.items():
@@ -352,7 +354,7 @@ def test_the_database_workflow_holds_the_same_invariants(
             )
     for reviewer, decision in tried:
         role = POOL.get(reviewer)
-        operators = ["olga.operator"] if role is Role.unit_admin else []
+        operators = ["olga.operator"] if role is Role.unit_administrator else []
         with sessions() as session:
             try:
                 with session.begin():
@@ -413,3 +415,36 @@ def test_what_a_search_needs(
     with pytest.raises(Refusal) as refusal:
         check_search(status, until, used, 1, NOW, operator, involved, assigned)
     assert refusal.value.code is Code[code] and refusal.value.code.status == 403
+
+
+RULE_7 = {"request_not_approved", "authorisation_expired", "searches_exhausted"}
+
+
+def test_rule_7s_enforcement_and_its_explanation_agree(
+    sessions: sessionmaker[Session], pool: dict[int, int]
+) -> None:
+    """The guarded update that spends a search refuses exactly the requests the pure rule
+    explains a refusal for, in every state a request can be in: one decision, written
+    twice, would drift."""
+    now = datetime.now(UTC)
+    states = itertools.product(list(Status), [None, -2, -1, 0, 1, 2], range(3), range(3))
+    with sessions() as session:
+        request = workflow.submit(session, as_request(facts()), POLICY, pool[SUBMITTER])
+        session.flush()
+        for status, days_left, used, allowed in states:
+            until = None if days_left is None else now + timedelta(days=days_left, seconds=1)
+            request.status, request.authorised_until = status, until
+            request.searches_used, request.searches_allowed = used, allowed
+            session.flush()
+            nested = session.begin_nested()
+            enforced = spend_search(session, request.id, now)
+            nested.rollback()
+            try:
+                check_search(status, until, used, allowed, now, 99, set(), {99})
+                explained = None
+            except Refusal as refusal:
+                explained = refusal.code.name
+            state = (status, days_left, used, allowed)
+            assert enforced == (explained is None), state
+            assert explained is None or explained in RULE_7, state
+        session.rollback()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
@@ -15,7 +16,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.database import Base, Id64, utc_now
+from app.core.database import Base, Id64, enum_column, utc_now
+from auth import Role, SubjectKind
 
 
 class Account(Base):
@@ -30,8 +32,8 @@ class Account(Base):
 
     id: Mapped[int] = mapped_column(Id64, primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
-    kind: Mapped[str] = mapped_column(String(16))
-    role: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[SubjectKind] = mapped_column(enum_column(SubjectKind, 16))
+    role: Mapped[Role] = mapped_column(enum_column(Role, 32))
     # Argon2 hash of the password (a person) or the client secret (a system); None until a
     # person activates the account, and again after a reset.
     secret_hash: Mapped[str | None] = mapped_column(String(256))
@@ -51,6 +53,19 @@ class Account(Base):
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
 
 
+class ChangeKind(StrEnum):
+    create = "create_account"
+    enable = "enable_account"
+    reset = "reset_account"
+    training = "add_training"
+
+
+class ChangeStatus(StrEnum):
+    pending = "pending"
+    approved = "approved"
+    rejected = "rejected"
+
+
 class AccountChange(Base):
     """A change that confers power (an account with a powerful role made, re-enabled or
     reset; an operator's training recorded), waiting for a second administrator: it takes
@@ -59,11 +74,11 @@ class AccountChange(Base):
     __tablename__ = "account_changes"
 
     id: Mapped[int] = mapped_column(Id64, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[ChangeKind] = mapped_column(enum_column(ChangeKind, 32))
     # The account changed; None for an account still to be made.
     account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
     username: Mapped[str | None] = mapped_column(String(64))
-    role: Mapped[str | None] = mapped_column(String(32))
+    role: Mapped[Role | None] = mapped_column(enum_column(Role, 32))
     course: Mapped[str | None] = mapped_column(String(100))
     completed_on: Mapped[date | None] = mapped_column(Date)
     expires_on: Mapped[date | None] = mapped_column(Date)
@@ -72,7 +87,9 @@ class AccountChange(Base):
     first_half_hash: Mapped[str | None] = mapped_column(String(256))
     requested_by: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
     requested_at: Mapped[datetime] = mapped_column(default=utc_now)
-    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    status: Mapped[ChangeStatus] = mapped_column(
+        enum_column(ChangeStatus, 16), default=ChangeStatus.pending, index=True
+    )
     decided_by: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
     decided_at: Mapped[datetime | None]
 

@@ -11,6 +11,8 @@ from pydantic import (
     Field,
 )
 
+from app.accounts.models import ChangeStatus
+from app.accounts.service import CodePart
 from app.core.schemas import Input, Text, Username
 from auth import MAX_PASSWORD_LENGTH, Role
 
@@ -82,7 +84,7 @@ class CredentialsView(BaseModel):
     types both, first then second), or a system's client secret. Stored only as hashes."""
 
     activation_code: str | None
-    activation_part: Literal["first", "second", "whole"] | None
+    activation_part: CodePart | None
     activation_expires_at: datetime | None
     client_secret: str | None
 
@@ -102,7 +104,7 @@ class AccountChangeView(BaseModel):
     expires_on: date | None
     requested_by: int | None
     requested_at: datetime
-    status: Literal["pending", "approved", "rejected"]
+    status: ChangeStatus
     decided_by: int | None
     decided_at: datetime | None
 

@@ -25,8 +25,9 @@ from enum import StrEnum
 from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from app.accounts.models import Account, AccountChange, TrainingRecord
+from app.accounts.models import Account, AccountChange, ChangeKind, ChangeStatus, TrainingRecord
 from app.audit import trail
+from app.core.database import rows_changed
 from app.core.refusals import Code, Refusal
 from auth import (
     SERVICE_ROLES,
@@ -52,19 +53,6 @@ from index import SealingError, TemplateKeys
 
 TOTP_ISSUER = "facematch"
 _COMPONENT = "accounts"
-
-
-class ChangeKind(StrEnum):
-    create = "create_account"
-    enable = "enable_account"
-    reset = "reset_account"
-    training = "add_training"
-
-
-class ChangeStatus(StrEnum):
-    pending = "pending"
-    approved = "approved"
-    rejected = "rejected"
 
 
 @dataclass(frozen=True)
@@ -134,7 +122,7 @@ def _credentials(
     the account holds stops working."""
     account.token_epoch = (account.token_epoch or 0) + 1
     account.failed_logins, account.locked_until = 0, None
-    if kind_of(Role(account.role)) is SubjectKind.system:
+    if kind_of(account.role) is SubjectKind.system:
         secret = secrets.token_urlsafe(32)
         account.secret_hash = hash_secret(secret)
         return Credentials(client_secret=secret)
@@ -160,7 +148,7 @@ def _make(
     session: Session, username: str, role: Role, policy: AccountPolicy, first_half_hash: str | None
 ) -> tuple[Account, Credentials]:
     _check_username_free(session, username)
-    account = Account(username=username, kind=kind_of(role).value, role=role.value)
+    account = Account(username=username, kind=kind_of(role), role=role)
     session.add(account)
     session.flush()
     return account, _credentials(account, policy, first_half_hash)
@@ -205,10 +193,10 @@ def _pending(
     session: Session, kind: ChangeKind, requester: int, event: str, **fields: object
 ) -> Outcome:
     """Ask for a change; a person's new or reset account's first code half is shown now."""
-    change = AccountChange(kind=kind.value, requested_by=requester, **fields)
+    change = AccountChange(kind=kind, requested_by=requester, **fields)
     credentials = None
     if kind in (ChangeKind.create, ChangeKind.reset) and change.role is not None:
-        if kind_of(Role(change.role)) is SubjectKind.person:
+        if kind_of(change.role) is SubjectKind.person:
             first = new_code_half()
             change.first_half_hash = hash_secret(canonical_code(first))
             credentials = Credentials(first, CodePart.first)
@@ -311,7 +299,7 @@ def add_training(
     only once a second administrator approves."""
     account = get_account(session, account_id)
     _check_training(completed_on, expires_on, policy)
-    if Role(account.role) is Role.operator:
+    if account.role is Role.operator:
         return _pending(
             session,
             ChangeKind.training,
@@ -352,13 +340,14 @@ def _close(
         raise Refusal(
             Code.own_change, "A change you asked for must be approved by another administrator."
         )
-    closed = session.execute(
+    closed = rows_changed(
+        session,
         update(AccountChange)
-        .where(AccountChange.id == change.id, AccountChange.status == ChangeStatus.pending.value)
-        .values(status=status.value, decided_by=decider, decided_at=datetime.now(UTC))
-        .execution_options(synchronize_session=False)
+        .where(AccountChange.id == change.id, AccountChange.status == ChangeStatus.pending)
+        .values(status=status, decided_by=decider, decided_at=datetime.now(UTC))
+        .execution_options(synchronize_session=False),
     )
-    if closed.rowcount != 1:
+    if closed != 1:
         raise Refusal(Code.change_closed, "This change has already been approved or rejected.")
     session.refresh(change)
 
@@ -371,12 +360,12 @@ def approve_change(
     approval of the second administrator."""
     change = get_change(session, change_id)
     _close(session, change, ChangeStatus.approved, approver)
-    kind = ChangeKind(change.kind)
+    kind = change.kind
     credentials, record = None, None
     if kind is ChangeKind.create:
         assert change.username is not None and change.role is not None
         account, credentials = _make(
-            session, change.username, Role(change.role), policy, change.first_half_hash
+            session, change.username, change.role, policy, change.first_half_hash
         )
         change.account_id = account.id
     else:
@@ -399,7 +388,7 @@ def approve_change(
         actor,
         "success",
         f"account_change:{change.id}",
-        kind=kind.value,
+        kind=kind,
         account=actor_of(account.id),
         requested_by=actor_of(change.requested_by) if change.requested_by else None,
     )
@@ -426,9 +415,7 @@ def administrator_accounts(session: Session) -> int:
     """Administrator accounts, disabled ones too: the command line makes the first while
     there is none, and approves the second while there is one (disabling one does not make
     room for another)."""
-    return (
-        session.scalar(select(func.count(Account.id)).where(Account.role == Role.admin.value)) or 0
-    )
+    return session.scalar(select(func.count(Account.id)).where(Account.role == Role.admin)) or 0
 
 
 # Signing in
@@ -455,16 +442,17 @@ def _too_many_attempts(wait_s: int) -> Refusal:
 def _spend_step(session: Session, account_id: int, step: int) -> bool:
     """Use a one-time code's step, unless this or a later one was used: of any number of
     sign-ins with one code at once, exactly one wins."""
-    spent = session.execute(
+    spent = rows_changed(
+        session,
         update(Account)
         .where(
             Account.id == account_id,
             or_(Account.totp_last_step.is_(None), Account.totp_last_step < step),
         )
         .values(totp_last_step=step)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
-    return spent.rowcount == 1
+    return spent == 1
 
 
 def _count_failure(session: Session, account_id: int, policy: LockoutPolicy) -> None:
@@ -540,7 +528,7 @@ def sign_in(
     wait = throttle.wait_s(kind, username)
     with session.begin():
         account = session.scalar(
-            select(Account).where(Account.username == username, Account.kind == kind.value)
+            select(Account).where(Account.username == username, Account.kind == kind)
         )
         failure: _Failure | Refusal | None
         if wait is None:
@@ -604,9 +592,7 @@ def activate(
     now = datetime.now(UTC)
     with session.begin():
         account = session.scalar(
-            select(Account).where(
-                Account.username == username, Account.kind == SubjectKind.person.value
-            )
+            select(Account).where(Account.username == username, Account.kind == SubjectKind.person)
         )
         stored = account.activation_hash if account is not None else None
         first_hash, _, second_hash = (stored or "").partition(" ")
@@ -626,7 +612,8 @@ def activate(
         refusal = None if valid and current else _invalid_activation()
         if refusal is None:
             assert account is not None
-            spent = session.execute(
+            spent = rows_changed(
+                session,
                 update(Account)
                 .where(Account.id == account.id, Account.activation_hash == stored)
                 .values(
@@ -637,9 +624,9 @@ def activate(
                     locked_until=None,
                     token_epoch=Account.token_epoch + 1,
                 )
-                .execution_options(synchronize_session=False)
+                .execution_options(synchronize_session=False),
             )
-            if spent.rowcount != 1:
+            if spent != 1:
                 refusal = _invalid_activation()
         trail.record(
             session,
@@ -679,7 +666,7 @@ def change_password(
 def start_totp(session: Session, account: Account, keys: TemplateKeys) -> str:
     """Give a person without an active second factor a new TOTP secret, as an otpauth URI;
     the seed is stored sealed."""
-    if account.kind != SubjectKind.person.value:
+    if account.kind is not SubjectKind.person:
         raise Refusal(Code.not_a_person, "System accounts sign in with a client secret.")
     if account.totp_active:
         raise Refusal(Code.totp_already_active, "This account's second factor is already set up.")

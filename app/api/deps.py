@@ -51,9 +51,10 @@ class Caller:
 _bearer = HTTPBearer(auto_error=False)
 
 
-def _caller(services: Services, token: str, principal: bool = True) -> Caller:
-    """The caller a token names, checked against their account; the principal (not a system
-    calling beside them) is the actor of the request's audit entry from here on."""
+def _caller(services: Services, session: Session, token: str, principal: bool = True) -> Caller:
+    """The caller a token names, checked against their account in the request's own session
+    (in a transaction of its own, ended before the route begins one); the principal (not a
+    system calling beside them) is the actor of the request's audit entry from here on."""
     try:
         claims: Claims = services.tokens.read(token)
     except TokenError as problem:
@@ -61,7 +62,7 @@ def _caller(services: Services, token: str, principal: bool = True) -> Caller:
     scope = trail.current_scope()
     if principal and scope is not None:
         scope.actor = actor_of(claims.subject)
-    with services.sessions() as session:
+    with session.begin():
         account = session.get(Account, claims.subject)
         if account is None or not account.active:
             raise Refusal(Code.account_disabled, "This account is disabled.")
@@ -78,23 +79,24 @@ def _caller(services: Services, token: str, principal: bool = True) -> Caller:
 
 def signed_in(
     services: ServicesDep,
+    session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Caller:
     """Any valid token of an active account, with or without the second factor: only the
     second-factor set-up accepts the latter."""
     if credentials is None:
         raise Refusal(Code.not_authenticated, "Sign in and send the access token as a Bearer.")
-    return _caller(services, credentials.credentials)
+    return _caller(services, session, credentials.credentials)
 
 
 SignedIn = Annotated[Caller, Depends(signed_in)]
 
 
 def _refuse(
-    services: Services, caller: Caller, request: Request, refusal: Refusal, **details: str
+    session: Session, caller: Caller, request: Request, refusal: Refusal, **details: str
 ) -> NoReturn:
     """Audit a refused access, then raise the refusal."""
-    with services.sessions.begin() as session:
+    with session.begin():
         trail.record(
             session,
             "access",
@@ -107,14 +109,14 @@ def _refuse(
     raise refusal
 
 
-def person(services: ServicesDep, caller: SignedIn, request: Request) -> Caller:
+def person(session: SessionDep, caller: SignedIn, request: Request) -> Caller:
     """A person signed in with the second factor: what every person's own change needs."""
     if caller.kind is not SubjectKind.person:
         refusal = Refusal(Code.forbidden, "Only a person may do this.")
-        _refuse(services, caller, request, refusal)
+        _refuse(session, caller, request, refusal)
     if not caller.mfa:
         refusal = Refusal(Code.mfa_required, "Sign in with your one-time code to do this.")
-        _refuse(services, caller, request, refusal)
+        _refuse(session, caller, request, refusal)
     return caller
 
 
@@ -125,13 +127,13 @@ def require(permission: Permission) -> Callable[..., Caller]:
     """A dependency admitting callers whose role has `permission`; people need the second
     factor for everything. Refusals are audited."""
 
-    def dependency(services: ServicesDep, caller: SignedIn, request: Request) -> Caller:
+    def dependency(session: SessionDep, caller: SignedIn, request: Request) -> Caller:
         if caller.kind is SubjectKind.person and not caller.mfa:
             refusal = Refusal(Code.mfa_required, "Sign in with your one-time code to do this.")
-            _refuse(services, caller, request, refusal, permission=permission.value)
+            _refuse(session, caller, request, refusal, permission=permission.value)
         if not may(caller.role, permission):
             refusal = Refusal(Code.forbidden, f"The {caller.role.value} role may not do this.")
-            _refuse(services, caller, request, refusal, permission=permission.value)
+            _refuse(session, caller, request, refusal, permission=permission.value)
         return caller
 
     return dependency
@@ -139,6 +141,7 @@ def require(permission: Permission) -> Callable[..., Caller]:
 
 def calling_system(
     services: ServicesDep,
+    session: SessionDep,
     x_calling_system: Annotated[
         str | None,
         Header(
@@ -152,7 +155,7 @@ def calling_system(
         return None
     try:
         token = x_calling_system.removeprefix("Bearer ").strip()
-        system = _caller(services, token, principal=False)
+        system = _caller(services, session, token, principal=False)
     except Refusal:
         system = None
     if system is None or not may(system.role, Permission.act_on_behalf):

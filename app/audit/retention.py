@@ -1,4 +1,4 @@
-"""Retention: what the service keeps no longer than it needs (README, "Retention").
+"""Retention: what the service keeps no longer than it needs (docs/operations.md, "Retention").
 
 A search's candidate list names people the search did not identify unless the operator
 confirmed one, and its probe hash ties a photo to the search; both are deleted once their
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from app.audit import trail
 from app.audit.keys import AuditKeys
 from app.audit.models import AuditEntry
+from app.core.database import rows_changed
 from app.searches.models import Search, SearchCandidate
 
 
@@ -47,15 +48,16 @@ def purge(
         .where(Search.candidates_purged_at.is_(None))
     )
     session.execute(delete(SearchCandidate).where(SearchCandidate.search_id.in_(lists)))
-    candidate_lists = session.execute(
-        update(Search).where(Search.id.in_(lists)).values(candidates_purged_at=now)
-    ).rowcount
-    probe_hashes = session.execute(
+    candidate_lists = rows_changed(
+        session, update(Search).where(Search.id.in_(lists)).values(candidates_purged_at=now)
+    )
+    probe_hashes = rows_changed(
+        session,
         update(Search)
         .where(Search.searched_at < now - policy.probe_hashes)
         .where(Search.probe_sha256.is_not(None))
-        .values(probe_sha256=None)
-    ).rowcount
+        .values(probe_sha256=None),
+    )
 
     last_expired = session.scalar(
         select(func.max(AuditEntry.seq)).where(AuditEntry.at < now - policy.audit)
@@ -63,9 +65,9 @@ def purge(
     audit_entries = 0
     if last_expired is not None:
         trail.checkpoint(session, keys, last_expired)
-        audit_entries = session.execute(
-            delete(AuditEntry).where(AuditEntry.seq <= last_expired)
-        ).rowcount
+        audit_entries = rows_changed(
+            session, delete(AuditEntry).where(AuditEntry.seq <= last_expired)
+        )
     purged = Purged(candidate_lists, probe_hashes, audit_entries, last_expired)
     trail.record(
         session,

@@ -85,8 +85,8 @@ def accounts_approve(
             trail.serialise(session)  # no other administrator appears while this decides
             change = get_change(session, change_id)
             if administrator_accounts(session) != 1 or (change.kind, change.role) != (
-                ChangeKind.create.value,
-                Role.admin.value,
+                ChangeKind.create,
+                Role.admin,
             ):
                 typer.echo(
                     "error: the command line approves only the change making the second "

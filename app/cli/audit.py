@@ -110,7 +110,8 @@ def audit_new_key() -> None:
 @retention_cli.command("purge")
 def retention_purge() -> None:
     """Delete the candidate lists, probe hashes and audit entries older than their retention
-    periods (README, "Retention"); the audit entries behind a signed checkpoint. Run daily."""
+    periods (docs/operations.md, "Retention"); the audit entries behind a signed checkpoint.
+    Run daily."""
     settings = Settings()
     keys = audit_keys(settings)
     if keys.signing is None:

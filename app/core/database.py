@@ -3,16 +3,21 @@ sessions, and migrations."""
 
 from __future__ import annotations
 
+import enum
 from datetime import UTC, datetime
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import (
     BigInteger,
+    CursorResult,
     DateTime,
     Engine,
+    Executable,
     Integer,
     TypeDecorator,
     create_engine,
@@ -48,6 +53,18 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def enum_column(kind: type[enum.Enum], length: int) -> sa.Enum:
+    """An enum kept as its members' values in a VARCHAR of `length` (no database enum type,
+    so a new member needs no migration), turned into the enum and back by SQLAlchemy."""
+    return sa.Enum(
+        kind,
+        native_enum=False,
+        length=length,
+        values_callable=lambda members: [member.value for member in members],
+        validate_strings=True,
+    )
+
+
 class Base(DeclarativeBase):
     type_annotation_map = {datetime: UtcDateTime}
 
@@ -60,7 +77,7 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(connection, _record) -> None:  # type: ignore[no-untyped-def]
+        def _sqlite_pragmas(connection: Any, _record: Any) -> None:
             cursor = connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA journal_mode=WAL")
@@ -73,6 +90,14 @@ def make_engine(url: str) -> Engine:
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def rows_changed(session: Session, statement: Executable) -> int:
+    """How many rows an UPDATE or DELETE changed: the compare-and-set the workflows rely on
+    to let only one of two racing calls through."""
+    result = session.execute(statement)
+    assert isinstance(result, CursorResult)
+    return result.rowcount
 
 
 def migrate(engine: Engine) -> None:

@@ -58,16 +58,17 @@ class Settings(BaseSettings):
     training_max_validity_days: int = Field(default=366, ge=1)
     # Per-account rate limits ("10/minute", "100/hour"), counted by the service process and
     # checked before a password is hashed or a photo decoded: every attempt counts, refused
-    # or not (README, "Limits").
+    # or not (docs/api.md).
     login_rate_limit: str = "10/minute"
     search_rate_limit: str = "10/minute"
 
     # Internal only: the address served on, the client networks let in, no interactive docs.
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
-    allowed_networks: list[IPv4Network | IPv6Network] = Field(
-        default_factory=lambda: [IPv4Network("127.0.0.0/8"), IPv6Network("::1/128")]
-    )
+    allowed_networks: list[IPv4Network | IPv6Network] = [
+        IPv4Network("127.0.0.0/8"),
+        IPv6Network("::1/128"),
+    ]
     # Proxies (addresses or networks) whose X-Forwarded-For and X-Forwarded-Proto are read;
     # from anyone else those headers are ignored. None by default.
     trusted_proxies: list[IPv4Network | IPv6Network] = []
@@ -98,14 +99,14 @@ class Settings(BaseSettings):
 
     # Which engine makes templates and searches them; each has its own templates and index.
     # SFace by default: on LFW it misses fewer people and names far fewer wrong ones
-    # (README, "Accuracy").
+    # (docs/accuracy.md).
     engine: EngineName = "sface"
     # The threshold every search uses and the measurement behind it (`facematch calibrate`);
     # by default the one the repository ships for the engine (matcher/operating_points/).
     operating_point: Path | None = None
     max_candidates: int = Field(default=5, ge=1, le=50)
     # A search whose nearest person is within this distance of the next returns nobody; 0
-    # turns the rule off; by default the engine's own (README, "Thresholds").
+    # turns the rule off; by default the engine's own (docs/accuracy.md, "Thresholds").
     margin: float | None = Field(default=None, ge=0)
 
     # The index: exact search below this many templates, a shortlist of compact codes
@@ -133,9 +134,10 @@ class Settings(BaseSettings):
     enroll_workers: int = Field(default=0, ge=0, description="0: one per CPU core")
     enroll_batch_size: int = Field(default=256, ge=1)
 
-    # What `facematch retention purge` deletes, by age (README, "Retention"): the candidate
-    # lists of searches (unconfirmed candidates are people the search did not identify), the
-    # probe hashes of searches, and audit entries, which CJIS asks be kept at least a year.
+    # What `facematch retention purge` deletes, by age (docs/operations.md, "Retention"): the
+    # candidate lists of searches (unconfirmed candidates are people the search did not
+    # identify), the probe hashes of searches, and audit entries, which CJIS asks be kept at
+    # least a year.
     candidate_retention_days: int = Field(default=90, ge=1)
     probe_hash_retention_days: int = Field(default=365, ge=1)
     audit_retention_days: int = Field(default=365, ge=365)

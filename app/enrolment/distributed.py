@@ -122,6 +122,9 @@ def encode_shard(
     its templates sealed."""
     columns: dict[str, list[object]] = {name: [] for name in SHARD_SCHEMA.names}
     for row, ref in rows:
+        sha256: str | None
+        descriptor: bytes | None
+        refusal: str | None
         located = locate_photo(Path(images), ref)
         if isinstance(located, str):
             sha256, (descriptor, refusal) = None, (None, located)

@@ -94,7 +94,7 @@ def manifest_rows(manifest: Path) -> Iterator[ManifestRow]:
         for row_number, row in enumerate(reader, start=2):
             ref = (row.get(PHOTO_COLUMN) or "").strip()
             try:
-                identity = Release(**{name: row.get(name) for name in RELEASED_FIELDS})
+                identity = Release.model_validate({name: row.get(name) for name in RELEASED_FIELDS})
             except ValidationError:
                 identity = None
             yield row_number, identity, ref
@@ -215,6 +215,7 @@ class Enrolment:
             if refusal is not None:
                 report.rejects.append(Reject(item.row, item.source_ref, refusal))
                 continue
+            assert descriptor is not None, "an encoding without a refusal has a template"
             batch.append((item, descriptor))
             if len(batch) >= self.batch_size:
                 report.enrolled += self._write(batch)
@@ -239,7 +240,7 @@ class Enrolment:
         if keys:
             with self.sessions() as session:
                 done = {
-                    tuple(row)
+                    (row[0], row[1])
                     for row in session.execute(
                         select(LicenseRecord.license_number, Photo.sha256)
                         .join(Photo)

@@ -54,11 +54,15 @@ def template_context(photo_id: int, model_id: str) -> str:
     return f"template:{model_id}:{photo_id}"
 
 
+# A template row with what opens it: id, photo id, model id, sealed descriptor.
+TemplateRow = Row[int, int, str, bytes]
+
+
 def seal_template(keys: TemplateKeys, photo_id: int, model_id: str, descriptor: bytes) -> bytes:
     return keys.seal(descriptor, template_context(photo_id, model_id))
 
 
-def templates_by_id(session: Session, ids: list[int]) -> Sequence[Row[tuple[int, int, str, bytes]]]:
+def templates_by_id(session: Session, ids: list[int]) -> Sequence[TemplateRow]:
     """Sealed templates with what opens them: id, photo id, model id, descriptor."""
     return session.execute(
         select(Template.id, Template.photo_id, Template.model_id, Template.descriptor).where(
@@ -67,7 +71,7 @@ def templates_by_id(session: Session, ids: list[int]) -> Sequence[Row[tuple[int,
     ).all()
 
 
-def template_vector(row: Row[tuple[int, int, str, bytes]], keys: TemplateKeys) -> np.ndarray:
+def template_vector(row: TemplateRow, keys: TemplateKeys) -> np.ndarray:
     """A template row's descriptor, opened; SealingError, naming the template, if it was
     changed, moved to another row, or sealed under a key not configured."""
     try:

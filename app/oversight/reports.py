@@ -11,8 +11,11 @@ from sqlalchemy.orm import Session, selectinload
 
 from app.oversight.schemas import ReviewFigures, ScreeningFigures, TransparencyReport
 from app.requests.models import AgencyRequest
-from app.requests.rules import Decision, LegalProcess, Level, Status
+from app.requests.rules import Decision, LegalProcess, Status
+from app.requests.screening import ScreeningOutcome
 from app.searches.models import Disclosure, Search
+from app.searches.rules import SearchOutcome
+from auth import Level
 
 
 def _start_of(day: date) -> datetime:
@@ -53,7 +56,7 @@ def transparency(session: Session, period_from: date, period_to: date) -> Transp
         immigration_authority=sum(r.immigration_authority for r in requests),
         court_order_present=sum(r.legal_process == LegalProcess.court_order for r in requests),
         screening=ScreeningFigures(
-            passed=sum(r.screening_outcome == "passed" for r in requests),
+            passed=sum(r.screening_outcome is ScreeningOutcome.passed for r in requests),
             rejected=status[Status.rejected],
             rejected_by_rule=dict(
                 Counter(r.screening_rule for r in requests if r.status == Status.rejected)
@@ -67,6 +70,6 @@ def transparency(session: Session, period_from: date, period_to: date) -> Transp
         forwarded_to_governor_office=forwarded,
         approval_rate=round(status[Status.approved] / concluded, 4) if concluded else None,
         searches=count(Search, Search.searched_at),
-        confirmations=count(Search, Search.decided_at, Search.decision == "confirmed"),
+        confirmations=count(Search, Search.decided_at, Search.decision == SearchOutcome.confirmed),
         releases=count(Disclosure, Disclosure.released_at),
     )

@@ -52,6 +52,6 @@ class OperatingPointView(BaseModel):
     margin: float
     max_candidates: int
     # A gallery larger than the one the threshold was calibrated for returns more false
-    # candidates than the target: time to calibrate again (README, "Thresholds").
+    # candidates than the target: time to calibrate again (docs/accuracy.md, "Thresholds").
     people_enrolled: int
     within_calibrated_gallery: bool

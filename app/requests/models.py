@@ -19,7 +19,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.accounts.models import Account
-from app.core.database import Base, Id64, utc_now
+from app.core.database import Base, Id64, enum_column, utc_now
+from app.requests.rules import AgencyKind, Decision, LegalProcess, Status
+from app.requests.screening import ScreeningOutcome
+from auth import Level
 
 
 class AgencyRequest(Base):
@@ -34,7 +37,7 @@ class AgencyRequest(Base):
 
     agency_name: Mapped[str] = mapped_column(String(200))
     agency_code: Mapped[str] = mapped_column(String(32))
-    agency_kind: Mapped[str] = mapped_column(String(16))
+    agency_kind: Mapped[AgencyKind] = mapped_column(enum_column(AgencyKind, 16))
     # The agency the information is for, when the requesting agency asks on another's
     # behalf: screening reads the request as that agency's.
     information_for_name: Mapped[str | None] = mapped_column(String(200))
@@ -44,7 +47,7 @@ class AgencyRequest(Base):
     requesting_officer: Mapped[str] = mapped_column(String(200))
     crime_category: Mapped[str] = mapped_column(String(64))
     statutes: Mapped[list[str]] = mapped_column(JSON)
-    legal_process: Mapped[str] = mapped_column(String(16))
+    legal_process: Mapped[LegalProcess] = mapped_column(enum_column(LegalProcess, 16))
     court: Mapped[str | None] = mapped_column(String(200))
     judge: Mapped[str | None] = mapped_column(String(200))
     order_signed_on: Mapped[date | None] = mapped_column(Date)
@@ -52,11 +55,11 @@ class AgencyRequest(Base):
     narrative: Mapped[str] = mapped_column(Text)
 
     immigration_related: Mapped[bool] = mapped_column(Boolean)
-    screening_outcome: Mapped[str] = mapped_column(String(16))
+    screening_outcome: Mapped[ScreeningOutcome] = mapped_column(enum_column(ScreeningOutcome, 16))
     screening_rule: Mapped[str] = mapped_column(String(8))
     screening_reason: Mapped[str] = mapped_column(Text)
 
-    status: Mapped[str] = mapped_column(String(16), index=True)
+    status: Mapped[Status] = mapped_column(enum_column(Status, 16), index=True)
     searches_allowed: Mapped[int] = mapped_column(Integer, default=0)
     searches_used: Mapped[int] = mapped_column(Integer, default=0)
     authorised_until: Mapped[datetime | None]
@@ -109,11 +112,11 @@ class Review(Base):
 
     id: Mapped[int] = mapped_column(Id64, primary_key=True)
     request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"))
-    level: Mapped[str] = mapped_column(String(32))
+    level: Mapped[Level] = mapped_column(enum_column(Level, 32))
     reviewer_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
     # The request-review system, when it recorded a decision made there by the reviewer.
     via_system_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
-    decision: Mapped[str] = mapped_column(String(16))
+    decision: Mapped[Decision] = mapped_column(enum_column(Decision, 16))
     reason: Mapped[str] = mapped_column(Text)
     decided_at: Mapped[datetime] = mapped_column(default=utc_now)
 

@@ -7,7 +7,7 @@ from collections.abc import Collection, Sequence
 from enum import StrEnum
 
 from app.core.refusals import Code, Refusal
-from auth import Role
+from auth import LEVEL_ROLE, Level, Role
 
 
 class AgencyKind(StrEnum):
@@ -23,14 +23,6 @@ class LegalProcess(StrEnum):
     none = "none"
 
 
-class Level(StrEnum):
-    staff = "staff"
-    manager = "manager"
-    unit_administrator = "unit_administrator"
-    director = "director"
-    governor_office = "governor_office"
-
-
 class Status(StrEnum):
     rejected = "rejected"  # by screening, at submission
     in_review = "in_review"
@@ -41,15 +33,6 @@ class Status(StrEnum):
 class Decision(StrEnum):
     approve = "approve"
     deny = "deny"
-
-
-LEVEL_ROLE: dict[Level, Role] = {
-    Level.staff: Role.staff_reviewer,
-    Level.manager: Role.manager,
-    Level.unit_administrator: Role.unit_admin,
-    Level.director: Role.director,
-    Level.governor_office: Role.governor_office,
-}
 
 
 INTERNAL_LEVELS = (Level.staff, Level.manager, Level.unit_administrator)

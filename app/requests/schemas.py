@@ -13,7 +13,8 @@ from pydantic import (
 )
 
 from app.core.schemas import Input, Sha256, Text, Username
-from app.requests.rules import AgencyKind, Decision, LegalProcess, Level, Status
+from app.requests.rules import AgencyKind, Decision, LegalProcess, Status
+from auth import Level
 
 
 class CourtOrder(Input):

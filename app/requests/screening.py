@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from enum import StrEnum
 
 from app.requests import citations
 from app.requests.agencies import ImmigrationAuthorities, normalise_name
@@ -51,6 +52,11 @@ class Facts:
     statutes: Sequence[str]
     court_order: CourtOrderFacts | None
     today: date
+
+
+class ScreeningOutcome(StrEnum):
+    passed = "passed"
+    rejected = "rejected"
 
 
 @dataclass(frozen=True)

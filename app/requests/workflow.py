@@ -17,10 +17,17 @@ from app.accounts.service import actor_of
 from app.audit import trail
 from app.core.refusals import Code, Refusal
 from app.requests.models import AgencyRequest, AssignedOperator, CourtOrderDocument, Review
-from app.requests.rules import Decision, LegalProcess, Level, Status, check_review, status_after
+from app.requests.rules import Decision, LegalProcess, Status, check_review, status_after
 from app.requests.schemas import NewRequest
-from app.requests.screening import AgencyFacts, CourtOrderFacts, Facts, RequestPolicy, screen
-from auth import Role
+from app.requests.screening import (
+    AgencyFacts,
+    CourtOrderFacts,
+    Facts,
+    RequestPolicy,
+    ScreeningOutcome,
+    screen,
+)
+from auth import Level, Role
 from index import SealingError, TemplateKeys
 
 
@@ -63,7 +70,7 @@ def submit(
         submitted_by=submitter,
         agency_name=body.agency_name,
         agency_code=body.agency_code,
-        agency_kind=body.agency_kind.value,
+        agency_kind=body.agency_kind,
         information_for_name=on_behalf.name if on_behalf else None,
         information_for_code=on_behalf.code if on_behalf else None,
         immigration_authority=screening.immigration_authority,
@@ -71,17 +78,19 @@ def submit(
         requesting_officer=body.requesting_officer,
         crime_category=body.crime.category,
         statutes=list(body.crime.statutes),
-        legal_process=body.legal_process.value,
+        legal_process=body.legal_process,
         court=order.court if order else None,
         judge=order.judge if order else None,
         order_signed_on=order.signed_on if order else None,
         order_sha256=order.document_sha256 if order else None,
         narrative=body.narrative,
         immigration_related=screening.immigration_related,
-        screening_outcome="passed" if screening.passed else "rejected",
+        screening_outcome=ScreeningOutcome.passed
+        if screening.passed
+        else ScreeningOutcome.rejected,
         screening_rule=screening.rule,
         screening_reason=screening.reason,
-        status=(Status.in_review if screening.passed else Status.rejected).value,
+        status=Status.in_review if screening.passed else Status.rejected,
     )
     session.add(request)
     session.flush()
@@ -125,7 +134,7 @@ def _assignable_operators(
         session.scalars(
             select(Account).where(
                 Account.username.in_(usernames),
-                Account.role == Role.operator.value,
+                Account.role == Role.operator,
                 Account.active.is_(True),
             )
         )
@@ -253,13 +262,13 @@ def review(
     administrator's approval assigns the operators who may search."""
     request = get_request(session, request_id)
     level = check_review(
-        Status(request.status),
+        request.status,
         request.immigration_related,
         [r.level for r in request.reviews],
         {r.reviewer_id for r in request.reviews},
         request.submitted_by,
         reviewer.id,
-        Role(reviewer.role),
+        reviewer.role,
     )
     if request.legal_process == LegalProcess.court_order and request.court_order_document is None:
         raise Refusal(
@@ -277,15 +286,15 @@ def review(
         )
     request.reviews.append(
         Review(
-            level=level.value,
+            level=level,
             reviewer_id=reviewer.id,
             via_system_id=via_system,
-            decision=decision.value,
+            decision=decision,
             reason=reason,
         )
     )
     status = status_after(decision, level, request.immigration_related)
-    request.status = status.value
+    request.status = status
     if status is Status.approved:
         request.searches_allowed = approvals.searches
         request.authorised_until = datetime.now(UTC) + approvals.lasts
@@ -294,11 +303,11 @@ def review(
         COMPONENT,
         "request.review",
         actor_of(reviewer.id),
-        decision.value,
+        decision,
         request_ref(request.id),
-        level=level.value,
+        level=level,
         via=actor_of(via_system) if via_system else None,
-        status=status.value,
+        status=status,
         operators=",".join(actor_of(o.id) for o in assigned) or None,
     )
     session.flush()

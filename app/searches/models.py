@@ -13,9 +13,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.core.database import Base, Id64, utc_now
+from app.core.database import Base, Id64, enum_column, utc_now
 from app.gallery.models import LicenseRecord
 from app.requests.models import AgencyRequest
+from app.searches.rules import SearchOutcome
 
 
 class Search(Base):
@@ -37,8 +38,8 @@ class Search(Base):
     # The operating point file the threshold came from (GET /v1/operating-point).
     operating_point_sha256: Mapped[str] = mapped_column(String(64))
     searched_at: Mapped[datetime] = mapped_column(default=utc_now, index=True)
-    # The operator's human review: None until decided, then "confirmed" or "none".
-    decision: Mapped[str | None] = mapped_column(String(16))
+    # The operator's human review: None until decided.
+    decision: Mapped[SearchOutcome | None] = mapped_column(enum_column(SearchOutcome, 16))
     confirmed_rank: Mapped[int | None] = mapped_column(Integer)
     decided_at: Mapped[datetime | None]
     # When the candidate list was deleted under the retention policy: none can be confirmed.

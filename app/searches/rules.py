@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
+from enum import StrEnum
 
 from app.core.refusals import Code, Refusal
 from app.requests.rules import Status
+
+
+class SearchOutcome(StrEnum):
+    """What the operator's human review of a search concluded."""
+
+    confirmed = "confirmed"  # one candidate identified: that person's five fields released
+    none = "none"  # nobody identified: nothing released
 
 
 def check_search(

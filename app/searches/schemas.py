@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from pydantic import (
     BaseModel,
@@ -13,6 +12,7 @@ from pydantic import (
 
 from app.core.schemas import Input
 from app.gallery.release import Release
+from app.searches.rules import SearchOutcome
 
 
 class Candidate(Release):
@@ -39,7 +39,7 @@ class SearchDecision(Input):
 
 class DecisionView(BaseModel):
     search_id: int
-    decision: Literal["confirmed", "none"]
+    decision: SearchOutcome
     release: Release | None
 
 

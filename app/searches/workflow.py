@@ -3,6 +3,7 @@ database and recorded in the audit log in the same transaction as the change."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import select, update
@@ -10,6 +11,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from app.accounts.service import actor_of, trained
 from app.audit import trail
+from app.core.database import rows_changed
 from app.core.refusals import Code, Refusal
 from app.gallery.models import LicenseRecord
 from app.gallery.service import Hits
@@ -17,7 +19,7 @@ from app.requests.models import AgencyRequest
 from app.requests.rules import Status
 from app.requests.workflow import COMPONENT, get_request, request_ref
 from app.searches.models import Disclosure, Search, SearchCandidate
-from app.searches.rules import check_search
+from app.searches.rules import SearchOutcome, check_search
 from matcher import MatchRule
 
 
@@ -31,7 +33,7 @@ def authorise_search(session: Session, request_id: int, operator: int, course: s
         raise Refusal(Code.training_expired, "Your face-search certification is not current.")
     request = get_request(session, request_id)
     check_search(
-        Status(request.status),
+        request.status,
         request.authorised_until,
         request.searches_used,
         request.searches_allowed,
@@ -42,48 +44,68 @@ def authorise_search(session: Session, request_id: int, operator: int, course: s
     )
 
 
-def record_search(
-    session: Session,
-    request_id: int,
-    operator: int,
-    via_system: int | None,
-    probe_sha256: str,
-    model_id: str,
-    rule: MatchRule,
-    operating_point_sha256: str,
-    hits: Hits,
-    course: str,
-) -> Search:
-    """Spend one of the request's searches and record the search, the rule that chose its
-    candidates (with the SHA-256 of the operating point behind it), and the candidates.
+@dataclass(frozen=True)
+class Searcher:
+    """Who searches: the operator, the request-review system passing the search on (if it
+    is), and the course the operator's training must be current in."""
 
-    The count goes up only where a search is left, in one statement, so two searches at
-    once cannot both spend the last one.
-    """
-    now = datetime.now(UTC)
-    spent = session.execute(
+    operator: int
+    via_system: int | None
+    course: str
+
+
+@dataclass(frozen=True)
+class ChosenBy:
+    """What chose a search's candidates: the engine's model, the decision rule, and the
+    SHA-256 of the operating point its threshold came from."""
+
+    model_id: str
+    rule: MatchRule
+    operating_point_sha256: str
+
+
+def spend_search(session: Session, request_id: int, now: datetime) -> bool:
+    """Rule 7's enforcement: spend one of the request's searches where it is approved, still
+    authorised and has one left, in one statement, so two searches at once cannot both spend
+    the last one. `searches.rules.check_search` explains a refusal; they agree
+    (tests/test_rules.py)."""
+    spent = rows_changed(
+        session,
         update(AgencyRequest)
         .where(
             AgencyRequest.id == request_id,
-            AgencyRequest.status == Status.approved.value,
+            AgencyRequest.status == Status.approved,
             AgencyRequest.searches_used < AgencyRequest.searches_allowed,
             AgencyRequest.authorised_until > now,
         )
-        .values(searches_used=AgencyRequest.searches_used + 1)
+        .values(searches_used=AgencyRequest.searches_used + 1),
     )
-    if spent.rowcount != 1:
-        authorise_search(session, request_id, operator, course)  # raises the reason
+    return spent == 1
+
+
+def record_search(
+    session: Session,
+    request_id: int,
+    searcher: Searcher,
+    chosen_by: ChosenBy,
+    probe_sha256: str,
+    hits: Hits,
+) -> Search:
+    """Spend one of the request's searches and record the search, what chose its candidates,
+    and the candidates."""
+    if not spend_search(session, request_id, datetime.now(UTC)):
+        authorise_search(session, request_id, searcher.operator, searcher.course)  # the reason
         raise Refusal(Code.conflict, "The request changed during the search; try again.")
     search = Search(
         request_id=request_id,
-        operator_id=operator,
-        via_system_id=via_system,
+        operator_id=searcher.operator,
+        via_system_id=searcher.via_system,
         probe_sha256=probe_sha256,
-        model_id=model_id,
+        model_id=chosen_by.model_id,
         index_revision=hits.index_revision,
-        threshold=rule.threshold,
-        margin=rule.margin,
-        operating_point_sha256=operating_point_sha256,
+        threshold=chosen_by.rule.threshold,
+        margin=chosen_by.rule.margin,
+        operating_point_sha256=chosen_by.operating_point_sha256,
         candidates=[
             SearchCandidate(rank=rank, record_id=record.id, distance=distance)
             for rank, (record, distance) in enumerate(hits.matches, start=1)
@@ -95,12 +117,12 @@ def record_search(
         session,
         COMPONENT,
         "search",
-        actor_of(operator),
+        actor_of(searcher.operator),
         "success",
         search_ref(search.id),
         request=request_ref(request_id),
-        via=actor_of(via_system) if via_system else None,
-        model_id=model_id,
+        via=actor_of(searcher.via_system) if searcher.via_system else None,
+        model_id=chosen_by.model_id,
         index_revision=hits.index_revision,
         candidates=len(search.candidates),
     )
@@ -140,14 +162,15 @@ def decide(
             )
         record = candidate.record
     # One conditional write decides: of two decisions sent at once, exactly one wins.
-    outcome = "confirmed" if record is not None else "none"
-    decided = session.execute(
+    outcome = SearchOutcome.confirmed if record is not None else SearchOutcome.none
+    decided = rows_changed(
+        session,
         update(Search)
         .where(Search.id == search.id, Search.decision.is_(None))
         .values(decision=outcome, confirmed_rank=confirmed_rank, decided_at=datetime.now(UTC))
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
-    if decided.rowcount != 1:
+    if decided != 1:
         raise _already_decided()
     session.refresh(search)
     disclosure = None
@@ -170,7 +193,7 @@ def decide(
         COMPONENT,
         "search.decision",
         actor_of(operator),
-        search.decision,
+        outcome,
         search_ref(search.id),
         request=request_ref(search.request_id),
         disclosure=f"disclosure:{disclosure.id}" if disclosure else None,

@@ -1,4 +1,5 @@
-"""Accountability: activation codes, sealed second-factor seeds and token epochs on accounts;
+"""Accountability: activation codes, sealed second-factor seeds and token epochs on accounts
+(and the unit administrator's role spelt as its level is);
 changes that wait for a second administrator; operators assigned to a request; the court
 order's document; the agency a request's information is for.
 
@@ -23,6 +24,8 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # One spelling for the unit administrator, the level and the role alike.
+    op.execute("UPDATE accounts SET role = 'unit_administrator' WHERE role = 'unit_admin'")
     accounts = sa.table(
         "accounts",
         sa.column("kind", sa.String),
@@ -98,4 +101,5 @@ def downgrade() -> None:
         batch.drop_column("activation_hash")
         batch.drop_column("totp_seed")
         batch.add_column(sa.Column("totp_secret", sa.String(length=64), nullable=True))
+    op.execute("UPDATE accounts SET role = 'unit_admin' WHERE role = 'unit_administrator'")
     # Accounts without a password stay without one: nobody may sign in as them.

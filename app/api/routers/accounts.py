@@ -169,7 +169,7 @@ def list_changes(
 ) -> list[AccountChangeView]:
     query = select(AccountChange).order_by(AccountChange.id)
     if status is not None:
-        query = query.where(AccountChange.status == status.value)
+        query = query.where(AccountChange.status == status)
     return [AccountChangeView.model_validate(c) for c in session.scalars(query)]
 
 

@@ -26,7 +26,7 @@ from app.accounts.service import (
 )
 from app.api.deps import Person, Services, ServicesDep, SessionDep, SignedIn
 from app.api.schemas import problems
-from auth import Role, SubjectKind
+from auth import SubjectKind
 
 router = APIRouter(
     prefix="/v1/auth",
@@ -39,7 +39,7 @@ def _token(services: Services, account: Account, kind: SubjectKind, mfa: bool) -
     lifetime = services.tokens.lifetime
     return AccessToken(
         access_token=services.tokens.issue(
-            account.id, Role(account.role), kind, mfa, account.token_epoch
+            account.id, account.role, kind, mfa, account.token_epoch
         ),
         expires_in=int(lifetime.total_seconds()),
         mfa=mfa,

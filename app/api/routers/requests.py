@@ -13,7 +13,7 @@ from app.audit import trail
 from app.core.refusals import Code, Refusal
 from app.requests import citations
 from app.requests.models import AgencyRequest
-from app.requests.rules import AgencyKind, Decision, LegalProcess, Level, Status, awaiting
+from app.requests.rules import awaiting
 from app.requests.schemas import (
     Agency,
     Authorisation,
@@ -24,6 +24,7 @@ from app.requests.schemas import (
     ReviewView,
     ScreeningView,
 )
+from app.requests.screening import ScreeningOutcome
 from app.requests.workflow import (
     COMPONENT,
     attach_court_order,
@@ -43,7 +44,7 @@ router = APIRouter(
 
 
 def request_view(request: AgencyRequest) -> RequestView:
-    status = Status(request.status)
+    status = request.status
     information_for = None
     if request.information_for_name is not None and request.information_for_code is not None:
         information_for = Agency(
@@ -65,18 +66,18 @@ def request_view(request: AgencyRequest) -> RequestView:
         submitted_at=request.submitted_at,
         agency_name=request.agency_name,
         agency_code=request.agency_code,
-        agency_kind=AgencyKind(request.agency_kind),
+        agency_kind=request.agency_kind,
         information_for=information_for,
         case_number=request.case_number,
         requesting_officer=request.requesting_officer,
         crime_category=request.crime_category,
         statutes=request.statutes,
         citations=[str(c) for statute in request.statutes for c in citations.read(statute)],
-        legal_process=LegalProcess(request.legal_process),
+        legal_process=request.legal_process,
         court_order=court_order,
         narrative=request.narrative,
         screening=ScreeningView(
-            passed=request.screening_outcome == "passed",
+            passed=request.screening_outcome is ScreeningOutcome.passed,
             rule=request.screening_rule,
             reason=request.screening_reason,
             immigration_authority=request.immigration_authority,
@@ -85,10 +86,10 @@ def request_view(request: AgencyRequest) -> RequestView:
         awaiting=awaiting(status, request.immigration_related, len(request.reviews)),
         reviews=[
             ReviewView(
-                level=Level(r.level),
+                level=r.level,
                 reviewer=r.reviewer.username,
                 via_system=r.via_system.username if r.via_system else None,
-                decision=Decision(r.decision),
+                decision=r.decision,
                 reason=r.reason,
                 decided_at=r.decided_at,
             )

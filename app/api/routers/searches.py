@@ -14,8 +14,16 @@ from app.audit import trail
 from app.core.refusals import Code, Refusal
 from app.gallery.release import Release
 from app.requests.workflow import COMPONENT, request_ref
+from app.searches.rules import SearchOutcome
 from app.searches.schemas import Candidate, DecisionView, SearchDecision, SearchResult
-from app.searches.workflow import authorise_search, decide, record_search, search_ref
+from app.searches.workflow import (
+    ChosenBy,
+    Searcher,
+    authorise_search,
+    decide,
+    record_search,
+    search_ref,
+)
 from auth import Permission
 from matcher import Box, sniff_format
 
@@ -101,14 +109,10 @@ def search(
             recorded = record_search(
                 session,
                 request_id,
-                operator.id,
-                via,
+                Searcher(operator.id, via, settings.operator_course),
+                ChosenBy(services.gallery.model_id, services.rule, services.operating_point_sha256),
                 hashlib.sha256(data).hexdigest(),
-                services.gallery.model_id,
-                services.rule,
-                services.operating_point_sha256,
                 hits,
-                settings.operator_course,
             )
     return SearchResult(
         search_id=recorded.id,
@@ -137,6 +141,6 @@ def decision(
             searched, record = decide(session, search_id, operator.id, body.confirmed_rank)
     return DecisionView(
         search_id=search_id,
-        decision=searched.decision,
+        decision=searched.decision or SearchOutcome.none,
         release=Release.model_validate(record) if record is not None else None,
     )

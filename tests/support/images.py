@@ -10,6 +10,8 @@ import zlib
 import numpy as np
 from PIL import Image
 
+from tests.support.data import sample
+
 
 def encoded(image: Image.Image, fmt: str, **options: object) -> bytes:
     buffer = io.BytesIO()
@@ -52,6 +54,12 @@ def with_zip_appended(photo: bytes) -> bytes:
     with zipfile.ZipFile(archive, "w") as bundle:
         bundle.writestr("payload.sh", "#!/bin/sh\necho hidden\n")
     return photo + archive.getvalue()
+
+
+def slow_photo() -> bytes:
+    """A 4000-pixel-wide photo: seconds of detection when detection runs at full size."""
+    image = Image.open(io.BytesIO(sample("obama-1080p.jpg"))).resize((4000, 2250))
+    return encoded(image, "JPEG", quality=90)
 
 
 def with_orientation(photo: bytes, orientation: int) -> bytes:

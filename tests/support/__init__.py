@@ -1,0 +1,9 @@
+"""What the tests share, and nothing else: the datasets' photos and the manifests made from
+them (`data`), a gallery written for a test (`gallery`), the test keys (`keys`), photos made
+from real ones (`images`), agency requests and the review chain (`requests`), the staff in
+process or over HTTP (`staff`), the `facematch` command (`commands`) and the service served
+(`service`).
+
+No test module imports from another: what two of them need lives here, and fixtures live in
+tests/conftest.py.
+"""
