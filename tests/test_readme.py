@@ -1,5 +1,6 @@
-"""The README's walkthrough, run word for word with bash and curl against a real server: only
-the port, the data folder and the paths of .venv and the datasets are changed."""
+"""The README's walkthrough, run word for word with bash and curl against a real server (only
+the port, the data folder and the paths of .venv and the datasets are changed), and the
+documents that list what the code defines, checked against it."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ import sys
 from pathlib import Path
 
 from app.core.refusals import Code, table
+from app.core.settings import Settings
 from matcher.refusals import REFUSAL_CODES
 from tests.support.data import DATASETS
 from tests.support.service import free_port
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
 BLOCK = re.compile(r"<!-- walkthrough -->\n```sh\n(.*?)```", re.DOTALL)
 
 
@@ -57,8 +60,21 @@ def test_the_readme_walkthrough_works_as_written(tmp_path: Path) -> None:
 
 
 def test_the_table_of_refusal_codes_is_the_catalogue() -> None:
-    """The one list of codes is app.core.refusals; the documentation shows it as it is."""
-    assert table() in README.read_text()
+    """The one list of codes is app.core.refusals; the API document shows it as it is."""
+    assert table() in (ROOT / "docs" / "api.md").read_text()
+
+
+def test_the_configuration_document_names_every_setting_and_no_other() -> None:
+    documented = set(
+        re.findall(r"`FACEMATCH_([A-Z0-9_]+)`", (ROOT / "docs" / "configuration.md").read_text())
+    )
+    assert documented == {name.upper() for name in Settings.model_fields}
+
+
+def test_every_document_the_readme_links_to_exists() -> None:
+    for document in (ROOT / "README.md", *(ROOT / "docs").glob("*.md")):
+        for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", document.read_text()):
+            assert (document.parent / target).exists(), f"{document.name} links to {target}"
 
 
 def test_the_codes_the_matcher_and_the_token_reader_raise_are_in_the_catalogue() -> None:
