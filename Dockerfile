@@ -5,10 +5,9 @@
 #   FACEMATCH_AUDIT_ANCHOR_KEY   signs the audit log's anchors (`facematch audit new-key`)
 # (FACEMATCH_AUDIT_SIGNING_KEY, which signs a purge's checkpoint, is for `facematch retention
 # purge` alone: the service must never hold it),
-# and answers only clients in FACEMATCH_ALLOWED_NETWORKS (a JSON list, e.g.
-# '["10.20.0.0/16", "127.0.0.1/32"]'; loopback by default, which from outside a container is
-# nobody; keep 127.0.0.1 in it for the health check below), believing X-Forwarded-For only
-# from FACEMATCH_TRUSTED_PROXIES. Set FACEMATCH_DATABASE_URL to use PostgreSQL instead of the
+# and answers only clients in FACEMATCH_ALLOWED_NETWORKS (a JSON list, e.g. '["10.20.0.0/16"]';
+# loopback by default, which from outside a container is nobody), believing X-Forwarded-For
+# only from FACEMATCH_TRUSTED_PROXIES. Set FACEMATCH_DATABASE_URL to use PostgreSQL instead of the
 # embedded SQLite file. docs/operations.md says what each key is for and how to rotate it.
 FROM python:3.11-slim-bookworm
 
@@ -31,7 +30,8 @@ RUN pip install --no-cache-dir --no-deps --no-build-isolation . && rm -rf build
 USER facematch
 ENV FACEMATCH_DATA_DIR=/var/lib/facematch FACEMATCH_ENVIRONMENT=production FACEMATCH_HOST=0.0.0.0
 EXPOSE 8000
-# Healthy once the service answers its health route (models loaded, database and index open).
-HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/v1/health', timeout=4)"]
+# Healthy once the service answers over loopback on FACEMATCH_PORT (models loaded, database
+# and index open): its health route, or its refusal where loopback is outside the allowed
+# networks, which need not (and should not) be widened for this.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 CMD ["facematch", "health"]
 CMD ["facematch", "serve"]

@@ -43,6 +43,7 @@ from runner import write
 
 from app.core.settings import Settings
 from calibration.photos import Encoded
+from index.metrics import FAISS_METRIC, from_scores
 from matcher import ENGINES, Metric, engine_spec
 from matcher.operating_point import load_operating_point, shipped
 
@@ -230,13 +231,11 @@ def _synthetic_nearest(
     k: int = 1,
 ) -> np.ndarray:
     """The k smallest distances from each probe to `people` synthetic identities."""
-    index = faiss.IndexFlat(
-        probes.shape[1], faiss.METRIC_INNER_PRODUCT if metric == "cosine" else faiss.METRIC_L2
-    )
+    index = faiss.IndexFlat(probes.shape[1], FAISS_METRIC[metric])
     for start in range(0, people, 100_000):
         index.add(model.templates(min(100_000, people - start), rng))
     scores, _ = index.search(np.ascontiguousarray(probes, dtype=np.float32), k)
-    distances = 1.0 - scores if metric == "cosine" else np.sqrt(np.maximum(scores, 0))
+    distances = from_scores(scores, metric)
     return distances if k > 1 else distances[:, 0]
 
 

@@ -40,6 +40,7 @@ import dlib
 import numpy as np
 from PIL import Image
 
+from index import distances as template_distances
 from matcher import ENGINES, EncoderConfig, EncoderPool, EngineName, Metric, distance, engine_spec
 from matcher.dlib_engine import verified_weight
 
@@ -211,15 +212,10 @@ def impostor_distances(
     kept = np.array(names)[usable]
     vectors = np.stack([encoded[n] for n in kept]).astype(np.float32)
     who = people[usable]
-    squares = (vectors * vectors).sum(axis=1)
     found, nearest = [], []
     for start in range(0, len(vectors), 512):
         block = vectors[start : start + 512]
-        dots = block @ vectors.T
-        if metric == "cosine":
-            d = 1.0 - dots
-        else:
-            d = np.sqrt(np.maximum(squares[start : start + 512, None] + squares - 2 * dots, 0))
+        d = template_distances(block, vectors, metric)
         rows = np.arange(start, start + len(block))[:, None]
         keep = (np.arange(len(vectors))[None, :] > rows) & (who[start : start + 512, None] != who)
         found.append(d[keep])

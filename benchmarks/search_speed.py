@@ -46,6 +46,7 @@ from app.core.settings import Settings
 from app.gallery.service import NEIGHBOUR_FANOUT
 from calibration.rates import interval
 from index import GalleryIndex, Layout, TemplateKeys, new_key
+from index.metrics import FAISS_METRIC, from_scores
 from matcher import ENGINES, EngineName, Metric, engine_spec
 from matcher.operating_point import load_operating_point, shipped
 
@@ -57,7 +58,6 @@ SHORTLISTS = [Layout("shortlist", 16, f) for f in (10, 20, 40)] + [
 ]
 TARGET = 0.999
 BATCH = 64
-_FAISS_METRIC = {"l2": faiss.METRIC_L2, "cosine": faiss.METRIC_INNER_PRODUCT}
 
 
 def identity_model(engine: EngineName, workers: int, photos: int) -> synthetic.IdentityModel:
@@ -87,10 +87,6 @@ def gallery(
         filled += len(owners)
     mated_probes = np.concatenate(mated)[: probes // 2]
     return templates, np.concatenate([mated_probes, model.templates(probes // 2, rng)])
-
-
-def to_distances(scores: np.ndarray, metric: Metric) -> np.ndarray:
-    return 1.0 - scores if metric == "cosine" else np.sqrt(np.maximum(scores, 0.0))
 
 
 def latency(search: Callable[[np.ndarray], object], queries: Iterable[np.ndarray]) -> dict:
@@ -147,7 +143,7 @@ def measure_faiss(
     metric: Metric,
     timed: int,
 ) -> list[dict]:
-    index = faiss.index_factory(templates.shape[1], factory, _FAISS_METRIC[metric])
+    index = faiss.index_factory(templates.shape[1], factory, FAISS_METRIC[metric])
     start = time.perf_counter()
     if not index.is_trained:
         sample = np.random.default_rng(0).choice(
@@ -265,12 +261,12 @@ def measure_size(
     rng = np.random.default_rng(size)
     templates, probes = gallery(model, size, args.probes, rng)
     print(f"  {size:,} templates, {len(probes):,} probes", flush=True)
-    exact = faiss.IndexFlat(templates.shape[1], _FAISS_METRIC[metric])
+    exact = faiss.IndexFlat(templates.shape[1], FAISS_METRIC[metric])
     start = time.perf_counter()
     exact.add(templates)
     build_s = time.perf_counter() - start
     scores, truth = exact.search(probes, K)
-    within = to_distances(scores, metric) <= threshold
+    within = from_scores(scores, metric) <= threshold
     rows = [
         {
             "index": "Flat (exact)",

@@ -1,6 +1,6 @@
 """The distance between two face templates, for each metric, defined once: the index reports
 it for its neighbours, the matcher and calibration compute it, and all three agree
-(tests/test_index.py). Smaller is closer either way.
+(tests/test_matcher.py). Smaller is closer either way.
 
 l2: Euclidean distance. cosine: 1 - cosine similarity of L2-normalised descriptors, which
 FAISS ranks by inner product.

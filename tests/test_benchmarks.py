@@ -1,5 +1,6 @@
-"""Each speed benchmark once at a tiny size, so they cannot rot: it runs from its README
-command line and writes its JSON. Timings are the benchmarks' business, not the tests'."""
+"""Each speed benchmark once at a tiny size, so they cannot rot: it runs from the command
+line docs/speed.md gives and writes its JSON. Timings are the benchmarks' business, not the
+tests'."""
 
 from __future__ import annotations
 

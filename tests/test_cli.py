@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.accounts.models import Account
+from app.accounts.models import Account, AccountChange
 from app.accounts.service import create_account
 from app.audit.keys import public_key_text, read_signing_key
 from app.audit.models import AuditEntry
@@ -24,6 +25,7 @@ from app.core.composition import (
     quality_policy,
     template_keys,
 )
+from app.core.database import make_engine, migrate, session_factory
 from app.core.settings import Settings
 from app.core.tables import metadata
 from app.enrolment.local import Enrolment, Reject, stored_photos
@@ -40,6 +42,37 @@ def test_migrations_create_exactly_the_models(sessions: sessionmaker[Session]) -
     with sessions() as session:
         context = MigrationContext.configure(session.connection())
         assert compare_metadata(context, metadata) == []
+
+
+def test_a_database_of_the_unit_admin_spelling_is_migrated_to_the_levels(
+    database_url: str,
+) -> None:
+    """0006 renames the role where 0005's databases hold it, in accounts and in the changes
+    waiting for a second administrator, so every such account still loads and signs in."""
+    engine = make_engine(database_url)
+    migrate(engine, "0005")
+    now = datetime.now(UTC)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO accounts (id, username, kind, role, totp_active, failed_logins,"
+                " active, created_at, token_epoch) VALUES (1, 'uma.unitadmin', 'person',"
+                " 'unit_admin', false, 0, true, :now, 0)"
+            ),
+            {"now": now},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO account_changes (id, kind, username, role, requested_at, status)"
+                " VALUES (1, 'create_account', 'ulf.unitadmin', 'unit_admin', :now, 'pending')"
+            ),
+            {"now": now},
+        )
+    migrate(engine)
+    with session_factory(engine)() as session:
+        assert session.get_one(Account, 1).role is Role.unit_administrator
+        assert session.get_one(AccountChange, 1).role is Role.unit_administrator
+    engine.dispose()
 
 
 def test_enroll_purge_and_rebuild(

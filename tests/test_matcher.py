@@ -204,7 +204,14 @@ def test_the_index_the_matcher_and_calibration_measure_one_distance(matcher: Mat
     index.add(np.arange(len(photos), dtype=np.int64), templates)
     reported = dict(index.search(templates[0], k=len(photos)))
     pairwise = distances(templates[:1], templates, metric)[0]
+    probe = templates[0].astype(np.float64)
     for other in range(len(photos)):
-        computed = distance(templates[0], templates[other], metric)
-        assert reported[other] == pytest.approx(computed, abs=1e-5)
-        assert pairwise[other] == pytest.approx(computed, abs=1e-5)
+        template = templates[other].astype(np.float64)
+        # The metric's definition, written out apart from index.metrics.
+        if metric == "cosine":
+            defined = 1.0 - probe @ template / (np.linalg.norm(probe) * np.linalg.norm(template))
+        else:
+            defined = np.linalg.norm(probe - template)
+        assert distance(templates[0], templates[other], metric) == pytest.approx(defined, abs=1e-6)
+        assert pairwise[other] == pytest.approx(defined, abs=1e-6)
+        assert reported[other] == pytest.approx(defined, abs=1e-5)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.api.main import create_app
 from app.core.settings import Settings
 from auth import Role
+from tests.support.commands import invoke
 from tests.support.data import sample
 from tests.support.service import served_in_thread
 from tests.support.staff import Staff
@@ -33,6 +34,22 @@ def test_forwarding_headers_are_believed_only_from_a_trusted_proxy(settings: Set
         chained = {"X-Forwarded-For": "10.20.0.5, 203.0.113.9"}
         assert client.get("/v1/health", headers=chained).status_code == 403
         assert client.get("/v1/health").status_code == 403  # the proxy itself is not let in
+
+
+# Nothing here needs a second database.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_health_command_needs_no_wider_allow_list(settings: Settings) -> None:
+    """The image's health check: healthy where loopback is let in, answering where it is not
+    (the allow-list stays as narrow as it was), failing where nothing listens."""
+    with served_in_thread(create_app(settings)) as client:
+        port = str(client.base_url.port)
+        assert invoke(settings, "health", "--port", port).stdout.strip() == "healthy"
+    office_only = settings.model_copy(update={"allowed_networks": [OFFICE]})
+    with served_in_thread(create_app(office_only)) as client:
+        answered = invoke(settings, "health", "--port", str(client.base_url.port))
+        assert answered.exit_code == 0 and "outside the allowed networks" in answered.stdout
+    gone = invoke(settings, "health", "--port", port)
+    assert gone.exit_code == 1 and "not answering" in gone.stderr
 
 
 def test_control_characters_in_a_path_cannot_forge_a_log_line(

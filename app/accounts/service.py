@@ -120,7 +120,7 @@ def _credentials(
     and second factor until they activate with the code whose first half was shown when the
     change was asked for (`first_half_hash`; None: both halves are shown here); every token
     the account holds stops working."""
-    account.token_epoch = (account.token_epoch or 0) + 1
+    _end_tokens(account)
     account.failed_logins, account.locked_until = 0, None
     if kind_of(account.role) is SubjectKind.system:
         secret = secrets.token_urlsafe(32)
@@ -241,9 +241,15 @@ def set_active(
     return Outcome(account)
 
 
+def _end_tokens(account: Account) -> None:
+    """Every token the account holds stops working: its epoch moves on, counted in the
+    database for a stored account, so that two changes made at once both count."""
+    account.token_epoch = 1 if account.token_epoch is None else Account.token_epoch + 1
+
+
 def _set_active(account: Account, active: bool) -> None:
     account.active = active
-    account.token_epoch += 1
+    _end_tokens(account)
     if active:
         account.failed_logins, account.locked_until = 0, None
     else:
@@ -659,7 +665,7 @@ def change_password(
     if not verify_secret(account.secret_hash, current):
         raise Refusal(Code.wrong_password, "The current password is not right.")
     account.secret_hash = hash_secret(new)
-    account.token_epoch += 1
+    _end_tokens(account)
     trail.record(session, _COMPONENT, "password.change", actor_of(account.id), "success")
 
 

@@ -74,7 +74,10 @@ def _caller(services: Services, session: Session, token: str, principal: bool = 
                 "This access token was ended (the account was disabled, enabled, reset or "
                 "its password changed); sign in again.",
             )
-        return Caller(account.id, account.username, claims.role, claims.kind, claims.mfa)
+        caller = Caller(account.id, account.username, claims.role, claims.kind, claims.mfa)
+    # The route reads the account afresh in its own transaction, never this snapshot.
+    session.expunge(account)
+    return caller
 
 
 def signed_in(

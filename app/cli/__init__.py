@@ -37,6 +37,7 @@ def _logging() -> None:
 
 
 cli.command()(serving.serve)
+cli.command()(serving.health)
 cli.command()(gallery.enroll)
 cli.command()(gallery.reenroll)
 cli.command()(calibrate.calibrate)

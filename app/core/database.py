@@ -100,10 +100,10 @@ def rows_changed(session: Session, statement: Executable) -> int:
     return result.rowcount
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision."""
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to the newest Alembic revision (or to `revision`, to test one)."""
     config = Config()
     config.set_main_option("script_location", str(files("migrations")))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(config, revision)

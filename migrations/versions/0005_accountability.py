@@ -1,5 +1,4 @@
-"""Accountability: activation codes, sealed second-factor seeds and token epochs on accounts
-(and the unit administrator's role spelt as its level is);
+"""Accountability: activation codes, sealed second-factor seeds and token epochs on accounts;
 changes that wait for a second administrator; operators assigned to a request; the court
 order's document; the agency a request's information is for.
 
@@ -24,8 +23,6 @@ depends_on = None
 
 
 def upgrade() -> None:
-    # One spelling for the unit administrator, the level and the role alike.
-    op.execute("UPDATE accounts SET role = 'unit_administrator' WHERE role = 'unit_admin'")
     accounts = sa.table(
         "accounts",
         sa.column("kind", sa.String),
@@ -57,7 +54,6 @@ def upgrade() -> None:
         sa.Column("course", sa.String(length=100), nullable=True),
         sa.Column("completed_on", sa.Date(), nullable=True),
         sa.Column("expires_on", sa.Date(), nullable=True),
-        sa.Column("first_half_hash", sa.String(length=256), nullable=True),
         sa.Column("requested_by", Id64, sa.ForeignKey("accounts.id"), nullable=True),
         sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
@@ -101,5 +97,4 @@ def downgrade() -> None:
         batch.drop_column("activation_hash")
         batch.drop_column("totp_seed")
         batch.add_column(sa.Column("totp_secret", sa.String(length=64), nullable=True))
-    op.execute("UPDATE accounts SET role = 'unit_admin' WHERE role = 'unit_administrator'")
     # Accounts without a password stay without one: nobody may sign in as them.

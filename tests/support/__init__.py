@@ -4,6 +4,7 @@ from real ones (`images`), agency requests and the review chain (`requests`), th
 process or over HTTP (`staff`), the `facematch` command (`commands`) and the service served
 (`service`).
 
-No test module imports from another: what two of them need lives here, and fixtures live in
-tests/conftest.py.
+No test module imports from another: what two of them need lives here, and a fixture more
+than one module uses lives in tests/conftest.py (a module's own fixtures, and its overrides of
+the shared ones, stay beside its tests).
 """

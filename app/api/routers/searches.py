@@ -14,7 +14,6 @@ from app.audit import trail
 from app.core.refusals import Code, Refusal
 from app.gallery.release import Release
 from app.requests.workflow import COMPONENT, request_ref
-from app.searches.rules import SearchOutcome
 from app.searches.schemas import Candidate, DecisionView, SearchDecision, SearchResult
 from app.searches.workflow import (
     ChosenBy,
@@ -139,8 +138,9 @@ def decision(
     ):
         with session.begin():
             searched, record = decide(session, search_id, operator.id, body.confirmed_rank)
+    assert searched.decision is not None, "decide() has just recorded the decision"
     return DecisionView(
         search_id=search_id,
-        decision=searched.decision or SearchOutcome.none,
+        decision=searched.decision,
         release=Release.model_validate(record) if record is not None else None,
     )
