@@ -333,7 +333,17 @@ def main() -> None:
         manifest = Path(directory) / "gallery.csv"
         gallery_manifest(manifest, args.gallery)
         print(f"enrolling {args.gallery:,} LFW photos", flush=True)
-        service.run("enroll", str(manifest), "--images", str(LFW / "images"), "--face", "central")
+        rejects = Path(directory) / "rejects.csv"
+        service.run(
+            "enroll",
+            str(manifest),
+            "--images",
+            str(LFW / "images"),
+            "--face",
+            "central",
+            "--rejects",
+            str(rejects),
+        )
         start_s = service.start()
         try:
             with httpx.Client(base_url=service.base, timeout=60) as client:
