@@ -312,7 +312,7 @@ def main() -> None:
     parser.add_argument(
         "--out", type=Path, default=ROOT / "benchmarks" / "results" / "identify.json"
     )
-    parser.add_argument("--figure", type=Path, default=ROOT / "docs" / "figures" / "det.png")
+    parser.add_argument("--figure", type=Path, default=ROOT / "benchmarks" / "results" / "det.png")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
     engines = list(ENGINES) if args.engine == "both" else [args.engine]

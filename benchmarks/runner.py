@@ -33,7 +33,7 @@ def run_per_engine(
     )
     if plot is not None:
         parser.add_argument(
-            "--figure", type=Path, default=ROOT / "docs" / "figures" / f"{name}.png"
+            "--figure", type=Path, default=ROOT / "benchmarks" / "results" / f"{name}.png"
         )
     args = parser.parse_args()
     engines = list(ENGINES) if args.engine == "both" else [args.engine]

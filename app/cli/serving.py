@@ -51,7 +51,7 @@ def health(
         with urlopen(url, timeout=4):  # nosec B310
             typer.echo("healthy")
     except HTTPError as refused:
-        if refused.code == 403 and json.load(refused).get("code") == "client_not_allowed":
+        if refused.code == 403 and _refusal_code(refused) == "client_not_allowed":
             typer.echo("answering (loopback is outside the allowed networks)")
             return
         typer.echo(f"unhealthy: HTTP {refused.code}", err=True)
@@ -59,6 +59,15 @@ def health(
     except OSError as problem:
         typer.echo(f"not answering: {problem}", err=True)
         raise typer.Exit(1) from None
+
+
+def _refusal_code(refused: HTTPError) -> str | None:
+    """The code of the service's refusal, if the answer is one."""
+    try:
+        code = json.load(refused).get("code")
+    except (ValueError, AttributeError):
+        return None
+    return code if isinstance(code, str) else None
 
 
 @db_cli.command("upgrade")
