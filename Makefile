@@ -1,7 +1,8 @@
-# The two commands: `make run` serves the API on 127.0.0.1:8000 with an embedded SQLite
-# database and local index (in development mode unless FACEMATCH_ENVIRONMENT says otherwise:
-# tokens are signed with a key made up for the run); `make test` checks the code (`make lint`)
-# then runs the tests against SQLite and a throwaway PostgreSQL server, two at a time
+# The two commands: `make run` serves the API and the console on 127.0.0.1:8000 with an
+# embedded SQLite database and local index (in development mode unless FACEMATCH_ENVIRONMENT
+# says otherwise: tokens are signed with a key made up for the run); `make test` checks the
+# code (`make lint`) then runs the tests against SQLite and a throwaway PostgreSQL server,
+# with Debian's Chromium for the console's browser tests (each installed when missing), two at a time
 # (pytest-xdist): most tests wait on a subprocess, a server or the database as much as they
 # compute, and each heavy one runs its own worker processes, so two keep two cores busy
 # without running short of memory. Both create the virtual environment and install into it
@@ -13,7 +14,7 @@ SERVICE := $(VENV)/.service-installed
 DEV := $(VENV)/.dev-installed
 CODE := app auth index matcher calibration migrations benchmarks scripts tests
 
-.PHONY: run test lint audit lock thresholds
+.PHONY: run demo test lint audit lock thresholds
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,8 +34,15 @@ $(DEV): requirements/dev.txt $(SERVICE)
 run: $(SERVICE)
 	FACEMATCH_ENVIRONMENT=$${FACEMATCH_ENVIRONMENT:-development} $(VENV)/bin/facematch serve
 
+# The console with something in it, in development mode: a small LFW gallery, one account
+# per role (their activation codes printed) and a request to review (docs/console.md).
+demo: $(SERVICE)
+	FACEMATCH_ENVIRONMENT=development $(VENV)/bin/facematch demo ../shared/datasets/lfw
+	FACEMATCH_ENVIRONMENT=development FACEMATCH_PHOTO_STORE=../shared/datasets/lfw/images \
+		$(VENV)/bin/facematch serve
+
 test: lint
-	scripts/with-postgres $(VENV)/bin/pytest --numprocesses 2 --dist worksteal
+	scripts/with-postgres scripts/with-chromium $(VENV)/bin/pytest --numprocesses 2 --dist worksteal
 
 # Style and formatting (ruff), types (mypy: strict for auth, matcher, index, calibration and
 # the pure rule modules; pyproject.toml says which), and bandit's security lint.

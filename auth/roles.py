@@ -31,7 +31,8 @@ class Permission(StrEnum):
     read_court_order = "read_court_order"
     search = "search"
     act_on_behalf = "act_on_behalf"
-    decide = "decide"
+    examine = "examine"
+    read_outcome = "read_outcome"
     lookup_disclosures = "lookup_disclosures"
     read_reports = "read_reports"
     read_audit = "read_audit"
@@ -73,7 +74,10 @@ PERMISSIONS: dict[Permission, frozenset[Role]] = {
     # The review system may pass on a reviewer's decision or an operator's search, but only
     # beside that person's own token (X-Calling-System carries the system's).
     Permission.act_on_behalf: frozenset({Role.review_system}),
-    Permission.decide: frozenset({Role.operator}),
+    # Only a trained operator examines a search's candidates: the one who searched, or a
+    # second one verifying blind; only the system that passed a search on reads its outcome.
+    Permission.examine: frozenset({Role.operator}),
+    Permission.read_outcome: frozenset({Role.review_system}),
     Permission.lookup_disclosures: frozenset({Role.records_clerk, Role.auditor}),
     Permission.read_reports: frozenset({Role.auditor}),
     Permission.read_audit: frozenset({Role.auditor}),

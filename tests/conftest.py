@@ -90,6 +90,7 @@ def settings(database_url: str, engine_name: EngineName, tmp_path: Path) -> Sett
         audit_signing_key=TEST_AUDIT_KEY,
         audit_anchor_key=TEST_ANCHOR_KEY,
         engine=engine_name,
+        photo_store=DATASETS,
     )
 
 

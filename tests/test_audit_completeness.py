@@ -19,6 +19,7 @@ from app.core.settings import Settings
 from auth import Role
 from tests.support.data import sample
 from tests.support.requests import COURT_ORDER, COURT_ORDER_DOCUMENT, request_body
+from tests.support.searches import conclusions
 from tests.support.staff import PASSWORD, REVIEWERS, Staff
 
 
@@ -182,7 +183,7 @@ def test_every_state_changing_route_writes_exactly_one_entry_allowed_or_refused(
     wrong_secret = {**secret, "client_secret": "x" * 40}
     ledger.call(route, route[1], actor["review-system"], 401, json=wrong_secret)
 
-    # A request, its reviews, a search under it and the operator's decision.
+    # A request, its reviews, a search under it and the operator's examination.
     route = ("POST", "/v1/requests")
 
     def clerk_submits(body: dict[str, Any], submitting: tuple[str, str] = route) -> int:
@@ -226,25 +227,29 @@ def test_every_state_changing_route_writes_exactly_one_entry_allowed_or_refused(
     refused_three_ways(route, path, "olga.operator", files=probe)
     junk = {"probe": ("probe", b"not a photo")}
     ledger.call(route, path, actor["olga.operator"], 422, headers=operator, files=junk)
-    search_id = ledger.call(
+    found = ledger.call(
         route, path, actor["olga.operator"], 201, headers=operator, files=probe
-    ).json()["search_id"]
+    ).json()
+    search_id = found["search_id"]
     ledger.call(route, path, actor["olga.operator"], 403, headers=operator, files=probe)  # spent
 
     route, path = (
-        ("POST", "/v1/searches/{search_id}/decision"),
-        f"/v1/searches/{search_id}/decision",
+        ("POST", "/v1/searches/{search_id}/verification"),
+        f"/v1/searches/{search_id}/verification",
     )
-    refused_three_ways(route, path, "olga.operator", json={"confirmed_rank": None})
-    ledger.call(
-        route, path, actor["olga.operator"], 422, headers=operator, json={"confirmed_rank": 9}
+    refused_three_ways(route, path, "olga.operator")
+    ledger.call(route, path, actor["olga.operator"], 409, headers=operator)  # one examiner
+
+    route, path = (
+        ("POST", "/v1/searches/{search_id}/examination"),
+        f"/v1/searches/{search_id}/examination",
     )
-    ledger.call(
-        route, path, actor["olga.operator"], 200, headers=operator, json={"confirmed_rank": None}
-    )
-    ledger.call(
-        route, path, actor["olga.operator"], 409, headers=operator, json={"confirmed_rank": None}
-    )
+    nobody = conclusions(found, identify=None)
+    refused_three_ways(route, path, "olga.operator", json=nobody)
+    stranger = conclusions({"candidates": [{"rank": 1, "ref": "not-a-candidate"}]})
+    ledger.call(route, path, actor["olga.operator"], 422, headers=operator, json=stranger)
+    ledger.call(route, path, actor["olga.operator"], 200, headers=operator, json=nobody)
+    ledger.call(route, path, actor["olga.operator"], 409, headers=operator, json=nobody)
 
     assert isinstance(client.app, FastAPI)
     every = {

@@ -235,7 +235,7 @@ def test_reenroll_into_the_other_engine_resumes_and_leaves_a_working_gallery(
         descriptor = matcher.encode(probe.read_bytes(), choice="central").descriptor
         with sessions() as session:
             hits = gallery.search(session, descriptor, rule)
-        assert hits.matches[0][0].license_number == row["license_number"]
+        assert hits.matches[0].record.license_number == row["license_number"]
 
     again = reenroll(dlib, "sface", tmp_path / "r.csv")
     assert "0 re-encoded for sface-2021dec-int8bq, 6 already were" in again.output

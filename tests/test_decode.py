@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from matcher import DecodeLimits, FaceRefusal
+from matcher import Box, DecodeLimits, FaceRefusal
 from matcher.decode import decode_image
+from matcher.framing import framed_face
 from tests.support.data import sample
 from tests.support.images import (
     decompression_bomb,
@@ -113,3 +114,14 @@ def test_an_exif_orientation_that_does_not_exist_is_refused(orientation: int) ->
 
 def test_a_decompression_bomb_is_refused_from_its_header() -> None:
     assert refusal(decompression_bomb()) == "image_too_large"
+
+
+def test_a_face_is_framed_centred_at_the_share_licence_photos_give_it() -> None:
+    data = sample("obama.jpg")
+    height, width = decode_image(data, DecodeLimits()).shape[:2]
+    box = Box(width // 2 - 40, height // 2 - 40, width // 2 + 40, height // 2 + 40)
+    framed = decode_image(framed_face(data, box, size=200), DecodeLimits())
+    assert framed.shape == (200, 200, 3)
+    # A face at the photo's corner: the frame is padded black where the photo ends.
+    corner = decode_image(framed_face(data, Box(0, 0, 60, 60), size=200), DecodeLimits())
+    assert corner[:40, :40].max() < 16 and corner[150:, 150:].mean() > 16

@@ -5,10 +5,12 @@ from submission to release; and measure rank-1 accuracy of searches through that
 from __future__ import annotations
 
 import csv
+import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -27,6 +29,7 @@ from tests.support.requests import (
     request_body,
     upload_court_order,
 )
+from tests.support.searches import examine
 from tests.support.service import serving
 from tests.support.staff import AGENCY, Staff
 
@@ -48,6 +51,7 @@ def environment(settings: Settings, authorised_searches: int) -> dict[str, str]:
         settings,
         authorised_searches=str(authorised_searches),
         search_rate_limit="100/second",
+        photo_store=str(LFW / "images"),
     )
 
 
@@ -131,14 +135,17 @@ def test_from_request_to_release_over_http(
         files={"probe": (probe.name, probe.read_bytes())},
     )
     assert searched.status_code == 201, searched.json()
-    candidates = searched.json()["candidates"]
-    assert candidates[0]["license_number"] == row["license_number"]
-    release = client.post(
-        f"/v1/searches/{searched.json()['search_id']}/decision",
-        headers=staff.headers("olga.operator"),
-        json={"confirmed_rank": 1},
-    ).json()["release"]
-    assert release == released(row)
+    found = searched.json()
+    assert row["license_number"] not in searched.text
+    # The operator compares the faces: rank 1's enrolled photo is the person's first.
+    first = photo_of(client, staff.headers("olga.operator"), found, 1)
+    assert first == (LFW / "images" / row["photo"]).read_bytes()
+    examined = examine(client, staff.headers("olga.operator"), found)
+    assert examined.json()["release"] == released(row)
+    outcome = client.get(
+        f"/v1/searches/{found['search_id']}/outcome", headers=staff.headers("review-system")
+    ).json()
+    assert outcome["decision"] == "confirmed" and outcome["release"] == released(row)
 
     disclosures = client.get(
         "/v1/disclosures",
@@ -169,6 +176,18 @@ def test_from_request_to_release_over_http(
     verified = client.get("/v1/audit/verify", headers=staff.headers("aldo.auditor")).json()
     assert verified["intact"] and verified["entries"] > 30
     assert "audit log intact" in facematch(environment, "audit", "verify")
+
+
+def photo_of(
+    client: httpx.Client, headers: dict[str, str], found: dict[str, Any], rank: int
+) -> bytes:
+    """The enrolled photo that matched, of the search's candidate at `rank`."""
+    ref = found["candidates"][rank - 1]["ref"]
+    shown = client.get(
+        f"/v1/searches/{found['search_id']}/candidates/{ref}/photos/1", headers=headers
+    )
+    assert shown.status_code == 200, shown.json()
+    return shown.content
 
 
 def search_as_operator(
@@ -210,8 +229,14 @@ def test_second_photos_find_the_right_licence_at_rank_one(
     rows = list(lfw_demo_rows(LFW / "images", min_photos=2, limit=people))
     not_enrolled = len((enrolled.parent / "rejects.csv").read_text().splitlines()) - 1
     assert client.get("/v1/health").json()["templates"] == people - not_enrolled
+    # The test knows whose each enrolled photo is; the API shows only the photo.
     with open(enrolled, newline="") as manifest:
-        licences = {row["license_number"]: released(row) for row in csv.DictReader(manifest)}
+        whose = {
+            hashlib.sha256((LFW / "images" / row["photo"]).read_bytes()).hexdigest(): row[
+                "license_number"
+            ]
+            for row in csv.DictReader(manifest)
+        }
     # Only who the searches need: the administrators who make the rest, the review system,
     # the three internal reviewers and the operator.
     staff = Staff.over_http(client, environment)
@@ -219,21 +244,24 @@ def test_second_photos_find_the_right_licence_at_rank_one(
         if role not in (Role.director, Role.governor_office, Role.records_clerk, Role.auditor):
             staff.add(username, role)
     path = f"/v1/requests/{approved_request(client, staff)}/searches"
+    operator = staff.headers("olga.operator")
     outcomes: Counter[str] = Counter()
     for row in rows:
         second = LFW / "images" / row["photo"].replace("_0001.jpg", "_0002.jpg")
-        response = search_as_operator(client, path, staff.headers("olga.operator"), second)
+        response = search_as_operator(client, path, operator, second)
         if response.status_code != 201:
             outcomes[f"probe refused ({response.json()['code']})"] += 1
             continue
-        candidates = response.json()["candidates"]
-        # Ranked in order, and each candidate shown with the names and date of birth its
-        # licence was enrolled with: no fields mixed up between people.
-        assert [c.pop("rank") for c in candidates] == list(range(1, len(candidates) + 1))
-        assert all(c == licences[c["license_number"]] for c in candidates)
+        found = response.json()
+        candidates = found["candidates"]
+        # Ranked in order, each a reference to photos and nothing that names anyone.
+        assert [c["rank"] for c in candidates] == list(range(1, len(candidates) + 1))
+        assert all(set(c) == {"rank", "ref", "photos"} for c in candidates)
         if not candidates:
             outcomes["no candidate"] += 1
-        elif candidates[0]["license_number"] == row["license_number"]:
+            continue
+        nearest = hashlib.sha256(photo_of(client, operator, found, 1)).hexdigest()
+        if whose[nearest] == row["license_number"]:
             outcomes["hit"] += 1
         else:
             outcomes["someone else at rank 1"] += 1

@@ -1,5 +1,5 @@
-"""Accounts, the review chain, the gated search, the operator's decision, disclosures and
-the audit trail, over the HTTP API in process, against SQLite and PostgreSQL."""
+"""Accounts, the review chain, the gated search, its human review, disclosures and the audit
+trail, over the HTTP API in process, against SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import hashlib
 import logging
 from datetime import UTC, date, datetime, timedelta
 from ipaddress import IPv4Network, ip_network
+from pathlib import Path
 
 import httpx
 import pyotp
@@ -26,7 +27,7 @@ from app.core.settings import Settings
 from app.enrolment.local import purge_record
 from app.gallery.release import RELEASED_FIELDS
 from app.requests.models import AgencyRequest
-from app.searches.models import Search
+from app.searches.models import KeptProbe, Search
 from auth import Role
 from matcher.operating_point import load_operating_point, shipped
 from tests.support.data import SENTINELS, sample
@@ -39,6 +40,7 @@ from tests.support.requests import (
     review,
     upload_court_order,
 )
+from tests.support.searches import conclusions, examine
 from tests.support.service import LOOPBACK
 from tests.support.staff import PASSWORD, Staff
 
@@ -417,7 +419,7 @@ def test_searches_use_and_record_the_operating_point_auditors_can_read(
         assert recorded.margin == view["margin"]
 
 
-def test_confirming_a_candidate_releases_five_fields_and_records_the_disclosure(
+def test_candidates_are_faces_until_the_examination_identifies_one(
     client: TestClient,
     staff: Staff,
     sessions: sessionmaker[Session],
@@ -426,25 +428,61 @@ def test_confirming_a_candidate_releases_five_fields_and_records_the_disclosure(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    olga = staff.headers("olga.operator")
-    found = search(client, olga, approved).json()
+    olga, otto = staff.headers("olga.operator"), staff.headers("otto.operator")
+    answered = search(client, olga, approved)
+    found = answered.json()
     [candidate] = found["candidates"]
+    assert set(candidate) == {"rank", "ref", "photos"} and candidate["photos"] == 1
     obama = gallery_rows[0]
-    assert candidate["license_number"] == obama["license_number"]
-    decision = f"/v1/searches/{found['search_id']}/decision"
-    other = client.post(
-        decision, headers=staff.headers("otto.operator"), json={"confirmed_rank": 1}
+    for value in (obama["license_number"], obama["last_name"], obama["date_of_birth"]):
+        assert value not in answered.text
+    at = f"/v1/searches/{found['search_id']}"
+    photo = f"{at}/candidates/{candidate['ref']}/photos/1"
+
+    # The photo that matched, from the photo store, for the operator who searched only.
+    shown = client.get(photo, headers=olga)
+    assert shown.status_code == 200 and shown.headers["content-type"] == "image/jpeg"
+    assert shown.headers["cache-control"] == "no-store"
+    assert shown.content == sample("obama.jpg")
+    assert client.get(f"{at}/probe", headers=olga).content == sample("obama2.jpg")
+    for path in (photo, f"{at}/probe", at):
+        refused = client.get(path, headers=otto)
+        assert refused.status_code == 403 and refused.json()["code"] == "not_search_operator"
+    assert client.get(photo, headers=staff.headers("aldo.auditor")).status_code == 403
+    assert (
+        client.get(f"{at}/candidates/{candidate['ref']}/photos/2", headers=olga).json()["code"]
+        == "no_such_photo"
     )
-    assert other.status_code == 403 and other.json()["code"] == "not_search_operator"
-    no_such = client.post(decision, headers=olga, json={"confirmed_rank": 2})
-    assert no_such.status_code == 422 and no_such.json()["code"] == "no_such_candidate"
-    confirmed = client.post(decision, headers=olga, json={"confirmed_rank": 1})
-    assert confirmed.status_code == 200
+    wrong_ref = client.get(f"{at}/candidates/not-a-ref/photos/1", headers=olga)
+    assert wrong_ref.status_code == 422 and wrong_ref.json()["code"] == "no_such_candidate"
+
+    # A conclusion on every candidate, with its basis, before anything is released.
+    examination = f"{at}/examination"
+    incomplete = client.post(examination, headers=olga, json={"conclusions": []})
+    assert incomplete.status_code == 422 and incomplete.json()["code"] == "conclusions_incomplete"
+    no_basis = conclusions(found)
+    no_basis["conclusions"][0]["basis"] = " "
+    assert client.post(examination, headers=olga, json=no_basis).status_code == 422
+    assert examine(client, otto, found).json()["code"] == "not_search_operator"
+    confirmed = examine(client, olga, found)
+    assert confirmed.status_code == 200, confirmed.json()
+    assert confirmed.json()["decision"] == "confirmed"
     release = confirmed.json()["release"]
     assert set(release) == set(RELEASED_FIELDS)
     assert release["license_number"] == obama["license_number"]
-    again = client.post(decision, headers=olga, json={"confirmed_rank": None})
+    again = examine(client, olga, found)
     assert again.status_code == 409 and again.json()["code"] == "already_decided"
+    once = client.get(f"{at}/release", headers=olga)
+    assert once.status_code == 409 and once.json()["code"] == "release_already_shown"
+
+    # Decided: no photo answers anyone, the probe is gone and its SHA-256 stays.
+    for path in (photo, f"{at}/probe"):
+        assert client.get(path, headers=olga).json()["code"] == "already_decided"
+    with sessions() as session:
+        assert session.get(KeptProbe, found["search_id"]) is None
+        kept = session.get_one(Search, found["search_id"])
+        assert kept.probe_sha256 == hashlib.sha256(sample("obama2.jpg")).hexdigest()
+    assert client.get(at, headers=olga).json()["decision"] == "confirmed"
 
     lookup = client.get(
         "/v1/disclosures",
@@ -473,7 +511,7 @@ def test_confirming_a_candidate_releases_five_fields_and_records_the_disclosure(
         assert sentinel not in written
 
 
-def test_a_candidate_purged_before_the_decision_is_not_released(
+def test_a_candidate_purged_before_the_examination_is_not_released(
     client: TestClient,
     staff: Staff,
     sessions: sessionmaker[Session],
@@ -484,10 +522,38 @@ def test_a_candidate_purged_before_the_decision_is_not_released(
     found = search(client, olga, approved).json()
     with sessions.begin() as session:
         purge_record(session, gallery_rows[0]["license_number"])
-    decided = client.post(
-        f"/v1/searches/{found['search_id']}/decision", headers=olga, json={"confirmed_rank": 1}
-    )
+    ref = found["candidates"][0]["ref"]
+    photo = client.get(f"/v1/searches/{found['search_id']}/candidates/{ref}/photos/1", headers=olga)
+    assert photo.status_code == 409 and photo.json()["code"] == "record_purged"
+    decided = examine(client, olga, found)
     assert decided.status_code == 409 and decided.json()["code"] == "record_purged"
+
+
+def test_a_photo_missing_or_changed_in_the_store_is_refused_never_shown(
+    client: TestClient,
+    staff: Staff,
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    approved: int,
+    gallery_rows: list[dict],
+    tmp_path: Path,
+) -> None:
+    olga = staff.headers("olga.operator")
+    found = search(client, olga, approved).json()
+    photo = f"/v1/searches/{found['search_id']}/candidates/{found['candidates'][0]['ref']}/photos/1"
+    services = client.app.state.services  # type: ignore[attr-defined]
+    store = tmp_path / "store"
+    (store / "samples").mkdir(parents=True)
+    for expected, setup in (
+        ("no_photo_store", lambda: None),
+        ("photo_missing", lambda: store),
+        ("photo_changed", lambda: store),
+    ):
+        if expected == "photo_changed":
+            (store / "samples" / "obama.jpg").write_bytes(sample("biden.jpg"))
+        services.settings = settings.model_copy(update={"photo_store": setup()})
+        refused = client.get(photo, headers=olga)
+        assert refused.status_code == 409 and refused.json()["code"] == expected
 
 
 def test_retention_deletes_candidate_lists_then_probe_hashes_and_the_log_still_verifies(
@@ -515,9 +581,9 @@ def test_retention_deletes_candidate_lists_then_probe_hashes_and_the_log_still_v
         kept = session.get_one(Search, found["search_id"])
         assert kept.candidates == [] and kept.candidates_purged_at is not None
         assert kept.probe_sha256 == hashlib.sha256(sample("obama2.jpg")).hexdigest()
-    decided = client.post(
-        f"/v1/searches/{found['search_id']}/decision", headers=olga, json={"confirmed_rank": 1}
-    )
+    with sessions() as session:
+        assert session.get(KeptProbe, found["search_id"]) is None
+    decided = examine(client, olga, found)
     assert decided.status_code == 409 and decided.json()["code"] == "candidates_purged"
 
     # A year on, the probe hash and every audit entry so far go; the log verifies from the
@@ -530,15 +596,91 @@ def test_retention_deletes_candidate_lists_then_probe_hashes_and_the_log_still_v
     assert verified["intact"], verified
 
 
-def test_rejecting_every_candidate_releases_nothing(
+def test_excluding_every_candidate_releases_nothing(
     client: TestClient, staff: Staff, approved: int
 ) -> None:
     olga = staff.headers("olga.operator")
     found = search(client, olga, approved).json()
-    decided = client.post(
-        f"/v1/searches/{found['search_id']}/decision", headers=olga, json={"confirmed_rank": None}
-    )
+    decided = examine(client, olga, found, identify=None)
     assert decided.json() == {"search_id": found["search_id"], "decision": "none", "release": None}
+
+
+@pytest.mark.parametrize("verifier_identifies", [1, None])
+def test_with_two_examiners_only_the_same_identification_by_both_releases(
+    client: TestClient,
+    staff: Staff,
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    approved: int,
+    gallery_rows: list[dict],
+    verifier_identifies: int | None,
+) -> None:
+    staff.add("vera.verifier", Role.operator)
+    services = client.app.state.services  # type: ignore[attr-defined]
+    services.settings = settings.model_copy(update={"examiners": 2})
+    olga, otto = staff.headers("olga.operator"), staff.headers("otto.operator")
+    system = staff.token("review-system")
+    found = search(client, olga | {"X-Calling-System": system}, approved).json()
+    assert found["examiners_required"] == 2
+    at = f"/v1/searches/{found['search_id']}"
+    photo = f"{at}/candidates/{found['candidates'][0]['ref']}/photos/1"
+    outcome = client.get(f"{at}/outcome", headers=staff.headers("review-system"))
+    assert outcome.status_code == 409 and outcome.json()["code"] == "search_undecided"
+
+    # A second trained operator takes it on; never the one who searched, nor the untrained.
+    assert client.get(photo, headers=otto).status_code == 403
+    queue = client.get("/v1/searches/verification", headers=otto).json()
+    assert queue == {"searches": [found["search_id"]]}
+    assert client.get("/v1/searches/verification", headers=olga).json() == {"searches": []}
+    own = client.post(f"{at}/verification", headers=olga)
+    assert own.status_code == 403 and own.json()["code"] == "separation_of_duties"
+    untrained = client.post(f"{at}/verification", headers=staff.headers("una.untrained"))
+    assert untrained.json()["code"] == "training_expired"
+    taken = client.post(f"{at}/verification", headers=otto)
+    assert taken.status_code == 200 and taken.json()["examiner"] == "verifier"
+    second = client.post(f"{at}/verification", headers=staff.headers("vera.verifier"))
+    assert second.status_code == 409 and second.json()["code"] == "verifier_taken"
+    assert client.get(photo, headers=otto).content == sample("obama.jpg")
+
+    # Blind: the first examiner's conclusions are nowhere in what the verifier sees.
+    first = examine(client, olga, found)
+    assert first.json() == {"search_id": found["search_id"], "decision": None, "release": None}
+    seen = client.get(at, headers=otto)
+    assert seen.json()["examined"] is False and "identification" not in seen.text
+    assert client.get(f"{at}/release", headers=olga).json()["code"] == "search_undecided"
+
+    verified = examine(client, otto, found, identify=verifier_identifies)
+    decision = "confirmed" if verifier_identifies else "disagreement"
+    assert verified.json() == {
+        "search_id": found["search_id"],
+        "decision": decision,
+        "release": None,
+    }
+    shown = client.get(f"{at}/release", headers=olga)
+    told = client.get(f"{at}/outcome", headers=staff.headers("review-system")).json()
+    assert told["decision"] == decision
+    if verifier_identifies:
+        assert shown.json()["license_number"] == gallery_rows[0]["license_number"]
+        assert told["release"] == shown.json()
+        again = client.get(f"{at}/release", headers=olga)
+        assert again.status_code == 409 and again.json()["code"] == "release_already_shown"
+    else:
+        assert shown.status_code == 404 and shown.json()["code"] == "no_release"
+        assert told["release"] is None
+    assert client.get(f"{at}/release", headers=otto).json()["code"] == "not_search_operator"
+    today = date.today()
+    report = client.get(
+        "/v1/reports/transparency",
+        params={"from": str(today), "to": str(today + timedelta(days=1))},
+        headers=staff.headers("aldo.auditor"),
+    ).json()
+    assert report["conclusions"] == {
+        "identifications": 2 if verifier_identifies else 1,
+        "exclusions": 0 if verifier_identifies else 1,
+        "inconclusives": 0,
+        "disagreements": 0 if verifier_identifies else 1,
+    }
+    assert report["releases"] == (1 if verifier_identifies else 0)
 
 
 def test_the_transparency_report_counts_what_happened(
@@ -550,9 +692,7 @@ def test_the_transparency_report_counts_what_happened(
     review(client, staff, denied, "sam.staff", "deny")
     olga = staff.headers("olga.operator")
     found = search(client, olga, approved).json()
-    client.post(
-        f"/v1/searches/{found['search_id']}/decision", headers=olga, json={"confirmed_rank": 1}
-    )
+    examine(client, olga, found)
     today = date.today()
     report = client.get(
         "/v1/reports/transparency",
@@ -566,6 +706,12 @@ def test_the_transparency_report_counts_what_happened(
     assert report["reviews"] == {"approved": 1, "denied": 1, "in_review": 0}
     assert report["approval_rate"] == 0.25
     assert (report["searches"], report["confirmations"], report["releases"]) == (1, 1, 1)
+    assert report["conclusions"] == {
+        "identifications": 1,
+        "exclusions": 0,
+        "inconclusives": 0,
+        "disagreements": 0,
+    }
     assert report["forwarded_to_governor_office"] == 0
     bad = client.get(
         "/v1/reports/transparency",
@@ -580,9 +726,8 @@ def test_every_event_is_in_the_audit_log_and_the_chain_verifies(
 ) -> None:
     olga = staff.headers("olga.operator")
     found = search(client, olga, approved).json()
-    client.post(
-        f"/v1/searches/{found['search_id']}/decision", headers=olga, json={"confirmed_rank": 1}
-    )
+    client.get(f"/v1/searches/{found['search_id']}/probe", headers=olga)
+    examine(client, olga, found)
     auditor = staff.headers("aldo.auditor")
     entries = client.get("/v1/audit", params={"limit": 1000}, headers=auditor).json()
     # Each step of the request's way, in order, by whom it was taken, on what, and how it
@@ -595,8 +740,10 @@ def test_every_event_is_in_the_audit_log_and_the_chain_verifies(
         ("request.review", actor["mia.manager"], request, "approve"),
         ("request.review", actor["uma.unitadmin"], request, "approve"),
         ("search", actor["olga.operator"], searched, "success"),
+        ("search.probe", actor["olga.operator"], searched, "success"),
         ("search.decision", actor["olga.operator"], searched, "confirmed"),
     ]
+    assert entries[6]["details"]["identifications"] == 1
     assert entries[4]["details"]["request"] == request
     assert entries[3]["details"]["operators"] == actor["olga.operator"]
     verified = client.get("/v1/audit/verify", headers=auditor).json()
@@ -608,3 +755,13 @@ def test_every_event_is_in_the_audit_log_and_the_chain_verifies(
         "problem": None,
         "anchored_seq": None,
     }
+
+    # Narrowed by event, actor, object and time (a time without a zone is UTC).
+    def narrowed(**query: str) -> list[str | None]:
+        found = client.get("/v1/audit", params=query, headers=auditor).json()
+        return [e["object_id"] for e in found]
+
+    assert narrowed(event_type="search.decision", since="2000-01-01T00:00:00") == [searched]
+    assert narrowed(actor=actor["olga.operator"], object_id=request) == []
+    assert narrowed(actor=actor["olga.operator"], until="2000-01-01T00:00:00") == []
+    assert len(narrowed(object_id=request)) == 4

@@ -82,7 +82,15 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ),
     ("GET", "/v1/requests/{request_id}/court-order"): only({r: "404" for r in REVIEWERS}),
     ("POST", "/v1/requests/{request_id}/searches"): only({R.operator: "404"}),
-    ("POST", "/v1/searches/{search_id}/decision"): only({R.operator: "404"}),
+    ("GET", "/v1/searches/verification"): only({R.operator: "200"}),
+    ("GET", "/v1/searches/{search_id}"): only({R.operator: "404"}),
+    ("GET", "/v1/searches/{search_id}/probe"): only({R.operator: "404"}),
+    ("GET", "/v1/searches/{search_id}/candidates/{ref}/photos/{number}"): only({R.operator: "404"}),
+    ("POST", "/v1/searches/{search_id}/verification"): only({R.operator: "404"}),
+    ("POST", "/v1/searches/{search_id}/examination"): only({R.operator: "404"}),
+    ("GET", "/v1/searches/{search_id}/release"): only({R.operator: "404"}),
+    # Only the system that passed a search on reads its outcome; never a candidate.
+    ("GET", "/v1/searches/{search_id}/outcome"): only({R.review_system: "404"}),
     ("GET", "/v1/disclosures"): only({R.records_clerk: "200", R.auditor: "200"}),
     ("GET", "/v1/reports/transparency"): only({R.auditor: "200"}),
     ("GET", "/v1/operating-point"): only({R.auditor: "200"}),
@@ -104,7 +112,12 @@ _usernames = (f"new.account{n}" for n in itertools.count())
 def call(client: TestClient, method: str, path: str, headers: dict[str, str]) -> Any:
     """One call per route that an allowed caller gets through, to a known answer."""
     target = path.format(
-        account_id=MISSING, request_id=MISSING, search_id=MISSING, change_id=MISSING
+        account_id=MISSING,
+        request_id=MISSING,
+        search_id=MISSING,
+        change_id=MISSING,
+        ref="a-ref",
+        number=1,
     )
     body: dict[str, Any] = {
         "/v1/auth/login": {"username": "nobody", "password": "wrong password"},
@@ -128,7 +141,7 @@ def call(client: TestClient, method: str, path: str, headers: dict[str, str]) ->
         },
         "/v1/requests": request_body(),
         f"/v1/requests/{MISSING}/reviews": {"decision": "approve", "reason": "fine"},
-        f"/v1/searches/{MISSING}/decision": {"confirmed_rank": None},
+        f"/v1/searches/{MISSING}/examination": {"conclusions": []},
     }
     query = {
         "/v1/disclosures": {"license_number": "WDL0000001"},

@@ -28,6 +28,7 @@ from app.requests.models import AgencyRequest
 from app.searches.models import Disclosure, Search, SearchCandidate
 from auth import Role
 from tests.support.requests import request_body
+from tests.support.searches import BASIS
 from tests.support.service import at_once, served_in_thread
 from tests.support.staff import PASSWORD, Staff
 
@@ -55,11 +56,12 @@ def outcomes(sessions: sessionmaker[Session], event: str) -> Counter[str]:
         )
 
 
-def decided_search(sessions: sessionmaker[Session], staff: Staff) -> int:
-    """A search with one candidate, waiting for the operator's decision (written as the
-    search route would leave it: the race is in the decision)."""
+def undecided_search(sessions: sessionmaker[Session], staff: Staff, examiners: int = 1) -> int:
+    """A search with one candidate, waiting for its examination (written as the search route
+    would leave it: the race is in the examination); with two examiners, Vera verifies."""
     clerk = staff.add("rita.records", Role.records_clerk)
     operator = staff.add("olga.operator", Role.operator)
+    verifier = staff.add("vera.verifier", Role.operator) if examiners > 1 else None
     with sessions.begin() as session:
         record = LicenseRecord(
             license_number="WDL0RACE001",
@@ -97,21 +99,33 @@ def decided_search(sessions: sessionmaker[Session], staff: Staff) -> int:
             threshold=0.5,
             margin=0.0,
             operating_point_sha256="0" * 64,
-            candidates=[SearchCandidate(rank=1, record_id=record.id, distance=0.3)],
+            examiners_required=examiners,
+            verifier_id=verifier,
+            examinations_recorded=0,
+            candidates=[
+                SearchCandidate(rank=1, ref="the-candidate", record_id=record.id, distance=0.3)
+            ],
         )
         session.add(search)
         session.flush()
         return search.id
 
 
+def examination(identify: bool) -> dict:
+    conclusion = "identification" if identify else "exclusion"
+    return {
+        "conclusions": [{"candidate": "the-candidate", "conclusion": conclusion, "basis": BASIS}]
+    }
+
+
 def test_one_decision_on_a_search_whatever_is_sent_at_once(
     served: httpx.Client, sessions: sessionmaker[Session], staff: Staff
 ) -> None:
     staff.add("aldo.auditor", Role.auditor)
-    search_id = decided_search(sessions, staff)
+    search_id = undecided_search(sessions, staff)
     olga = staff.headers("olga.operator")
-    path = f"/v1/searches/{search_id}/decision"
-    bodies = [{"confirmed_rank": None}, {"confirmed_rank": 1}] * (TIMES // 2)
+    path = f"/v1/searches/{search_id}/examination"
+    bodies = [examination(False), examination(True)] * (TIMES // 2)
     answers = at_once([partial(served.post, path, headers=olga, json=b) for b in bodies])
     statuses = Counter(a.status_code for a in answers)
     assert statuses == {200: 1, 409: TIMES - 1}, statuses
@@ -122,10 +136,8 @@ def test_one_decision_on_a_search_whatever_is_sent_at_once(
         disclosures = session.scalars(select(Disclosure)).all()
     assert search.decision == won["decision"]
     assert len(disclosures) == (1 if won["decision"] == "confirmed" else 0)
-    assert outcomes(sessions, "search.decision") == {
-        won["decision"]: 1,
-        "refused:already_decided": TIMES - 1,
-    }
+    assert outcomes(sessions, "search.decision") == {won["decision"]: 1}
+    assert outcomes(sessions, "search.examination") == {"refused:already_decided": TIMES - 1}
     today = date.today()
     report = served.get(
         "/v1/reports/transparency",
@@ -133,6 +145,29 @@ def test_one_decision_on_a_search_whatever_is_sent_at_once(
         headers=staff.headers("aldo.auditor"),
     ).json()
     assert report["confirmations"] == report["releases"] == len(disclosures)
+
+
+def test_two_examiners_concluding_at_once_decide_the_search_once(
+    served: httpx.Client, sessions: sessionmaker[Session], staff: Staff
+) -> None:
+    """Neither examiner's conclusions are lost to the other's: whichever commits second sees
+    the first's and decides, exactly once."""
+    search_id = undecided_search(sessions, staff, examiners=2)
+    path = f"/v1/searches/{search_id}/examination"
+    examiners = [staff.headers("olga.operator"), staff.headers("vera.verifier")] * (TIMES // 2)
+    answers = at_once(
+        [partial(served.post, path, headers=h, json=examination(True)) for h in examiners]
+    )
+    assert Counter(a.status_code for a in answers) == {200: 2, 409: TIMES - 2}
+    assert sorted(str(a.json()["decision"]) for a in answers if a.status_code == 200) == [
+        "None",
+        "confirmed",
+    ]
+    with sessions() as session:
+        assert session.get_one(Search, search_id).decision == "confirmed"
+        assert len(session.scalars(select(Disclosure)).all()) == 1
+    assert outcomes(sessions, "search.decision") == {"confirmed": 1}
+    assert outcomes(sessions, "search.examination")["success"] == 1
 
 
 def test_a_one_time_code_signs_in_once_however_many_sign_ins_carry_it(

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from app.audit.models import AuditEntry
 from app.core.refusals import Code, table
 from app.core.settings import Settings
 from matcher.refusals import REFUSAL_CODES
@@ -52,10 +53,13 @@ def test_the_readme_walkthrough_works_as_written(tmp_path: Path) -> None:
     ]
     out = done.stdout
     assert "facial-recognition-operator" in lines and "the order on file" in lines
+    assert "the photo enrolled" in lines and "confirmed" in lines
     assert '"last_name":"Merkel","date_of_birth"' in out and '"decision":"confirmed"' in out
+    assert "Merkel" not in out.split("the photo enrolled")[0]
     assert '"agency_name":"Homeland Security Investigations","request_id":2' in out
     assert '"rejected_by_rule":{"3":1}' in out and '"forwarded_to_governor_office":1' in out
     assert '"searches":1,"confirmations":1,"releases":1' in out
+    assert '"conclusions":{"identifications":1,' in out
     assert '"intact":true' in out and "audit log intact" in out
 
 
@@ -83,3 +87,6 @@ def test_the_codes_the_matcher_and_the_token_reader_raise_are_in_the_catalogue()
     for code in ("token_expired", "invalid_token"):
         assert Code[code].status == 401
     assert len(Code) == len(Code.__members__), "two codes share a status and meaning"
+    # The audit log records a refusal as its outcome, in 32 characters.
+    outcome = AuditEntry.__table__.c.outcome.type.length  # type: ignore[attr-defined]
+    assert all(len(f"refused:{code}") <= outcome for code in Code), "a code too long to audit"

@@ -29,7 +29,13 @@ from app.requests.rules import (
 )
 from app.requests.schemas import NewRequest
 from app.requests.screening import AgencyFacts, CourtOrderFacts, Facts, court_order_problem, screen
-from app.searches.rules import check_search
+from app.searches.rules import (
+    Conclusion,
+    SearchOutcome,
+    check_conclusions,
+    check_search,
+    review_outcome,
+)
 from app.searches.workflow import spend_search
 from auth import LEVEL_ROLE, Level, Role
 from tests.support.requests import COURT_ORDER, COURT_ORDER_DOCUMENT, request_body
@@ -450,3 +456,57 @@ def test_rule_7s_enforcement_and_its_explanation_agree(
             assert enforced == (explained is None), state
             assert explained is None or explained in RULE_7, state
         session.rollback()
+
+
+# The human review: a conclusion on every candidate, and a release only when every examiner
+# identified the same one.
+
+CONCLUSIONS = list(Conclusion)
+
+
+@given(
+    st.integers(min_value=0, max_value=4).flatmap(
+        lambda n: st.tuples(
+            st.just(list(range(1, n + 1))),
+            st.lists(
+                st.tuples(st.integers(min_value=0, max_value=5), st.sampled_from(CONCLUSIONS)),
+                max_size=6,
+            ),
+        )
+    )
+)
+def test_an_examination_concludes_once_on_every_candidate_and_identifies_at_most_one(
+    case: tuple[list[int], list[tuple[int, Conclusion]]],
+) -> None:
+    ranks, concluded = case
+    complete = sorted(rank for rank, _ in concluded) == ranks
+    identifications = sum(c is Conclusion.identification for _, c in concluded)
+    try:
+        check_conclusions(ranks, concluded)
+    except Refusal as refusal:
+        expected = Code.conclusions_incomplete if not complete else Code.several_identifications
+        assert refusal.code is expected
+        assert not complete or identifications > 1
+    else:
+        assert complete and identifications <= 1
+
+
+def test_only_the_same_identification_by_every_examiner_releases() -> None:
+    def identifying(rank: int | None) -> dict[int, Conclusion]:
+        return {r: Conclusion.identification if r == rank else Conclusion.exclusion for r in (1, 2)}
+
+    choices = [None, 1, 2]
+    for required in (1, 2):
+        for picks in itertools.product(choices, repeat=required):
+            examinations = [identifying(p) for p in picks]
+            assert review_outcome(examinations[:-1], required) is None
+            expected: tuple[SearchOutcome, int | None]
+            if len(set(picks)) > 1:
+                expected = (SearchOutcome.disagreement, None)
+            elif picks[0] is None:
+                expected = (SearchOutcome.none, None)
+            else:
+                expected = (SearchOutcome.confirmed, picks[0])
+            assert review_outcome(examinations, required) == expected
+    inconclusive = {1: Conclusion.inconclusive, 2: Conclusion.exclusion}
+    assert review_outcome([identifying(1), inconclusive], 2) == (SearchOutcome.disagreement, None)

@@ -126,18 +126,23 @@ def person(session: SessionDep, caller: SignedIn, request: Request) -> Caller:
 Person = Annotated[Caller, Depends(person)]
 
 
+def admit(session: Session, caller: Caller, request: Request, permission: Permission) -> Caller:
+    """The caller, if their role has `permission`; people need the second factor for
+    everything. Refusals are audited. The API and the console both admit with this."""
+    if caller.kind is SubjectKind.person and not caller.mfa:
+        refusal = Refusal(Code.mfa_required, "Sign in with your one-time code to do this.")
+        _refuse(session, caller, request, refusal, permission=permission.value)
+    if not may(caller.role, permission):
+        refusal = Refusal(Code.forbidden, f"The {caller.role.value} role may not do this.")
+        _refuse(session, caller, request, refusal, permission=permission.value)
+    return caller
+
+
 def require(permission: Permission) -> Callable[..., Caller]:
-    """A dependency admitting callers whose role has `permission`; people need the second
-    factor for everything. Refusals are audited."""
+    """A dependency admitting bearer-token callers whose role has `permission`."""
 
     def dependency(session: SessionDep, caller: SignedIn, request: Request) -> Caller:
-        if caller.kind is SubjectKind.person and not caller.mfa:
-            refusal = Refusal(Code.mfa_required, "Sign in with your one-time code to do this.")
-            _refuse(session, caller, request, refusal, permission=permission.value)
-        if not may(caller.role, permission):
-            refusal = Refusal(Code.forbidden, f"The {caller.role.value} role may not do this.")
-            _refuse(session, caller, request, refusal, permission=permission.value)
-        return caller
+        return admit(session, caller, request, permission)
 
     return dependency
 

@@ -7,17 +7,21 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from app.api.schemas import FaceBox, Problem
 from app.audit import trail
+from app.console.render import refusal_page
 from app.core.refusals import Code, Refusal
 from matcher import FaceRefusal
 
 log = logging.getLogger(__name__)
+
+# The console's pages answer a refusal with a page, not JSON.
+CONSOLE = "/console"
 
 # Refusals raised as Starlette's HTTPException, by status: the code, and a sentence ({} takes
 # the exception's own detail). Any other status answers as a body that could not be read.
@@ -51,26 +55,28 @@ def _record_refusal(request: Request, code: Code) -> None:
 
 async def _refused(
     request: Request, code: Code, message: str, faces: list[FaceBox] | None = None
-) -> JSONResponse:
+) -> Response:
     await run_in_threadpool(_record_refusal, request, code)
+    if request.url.path.startswith(CONSOLE):
+        return refusal_page(request, code, message)
     return problem_response(code, message, faces)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Refusal)
-    async def _refusal(request: Request, refusal: Refusal) -> JSONResponse:
+    async def _refusal(request: Request, refusal: Refusal) -> Response:
         response = await _refused(request, refusal.code, refusal.message)
         if refusal.retry_after_s is not None:
             response.headers["Retry-After"] = str(refusal.retry_after_s)
         return response
 
     @app.exception_handler(FaceRefusal)
-    async def _face_refusal(request: Request, refusal: FaceRefusal) -> JSONResponse:
+    async def _face_refusal(request: Request, refusal: FaceRefusal) -> Response:
         faces = [FaceBox(**vars(box)) for box in refusal.faces] or None
         return await _refused(request, Code[refusal.code], refusal.message, faces)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, error: RequestValidationError) -> Response:
         where = "; ".join(
             f"{'.'.join(str(part) for part in e['loc'][1:]) or 'body'}: {e['msg']}"
             for e in error.errors()
@@ -78,14 +84,14 @@ def install_error_handlers(app: FastAPI) -> None:
         return await _refused(request, Code.invalid_request, f"The request is not valid: {where}.")
 
     @app.exception_handler(IntegrityError)
-    async def _conflict(request: Request, error: IntegrityError) -> JSONResponse:
+    async def _conflict(request: Request, error: IntegrityError) -> Response:
         # Two changes raced and the database kept one; the other's transaction rolled back.
         log.info("integrity conflict: %s", type(error.orig).__name__)
         message = "Someone else changed this at the same time; reload and try again."
         return await _refused(request, Code.conflict, message)
 
     @app.exception_handler(HTTPException)
-    async def _http(request: Request, error: HTTPException) -> JSONResponse:
+    async def _http(request: Request, error: HTTPException) -> Response:
         code, sentence = _HTTP_CODES.get(error.status_code, _HTTP_CODES[400])
         detail = str(error.detail).rstrip(".")
         return await _refused(request, code, sentence.format(detail))

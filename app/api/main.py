@@ -7,12 +7,15 @@ from contextlib import asynccontextmanager
 
 import uvicorn
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.api.handlers import install_error_handlers
 from app.api.middleware import AccessLog, AuditScope, BodyLimit, InternalOnly
 from app.api.routers import accounts, disclosures, health, login, oversight, requests, searches
 from app.audit.anchors import Anchoring
+from app.console import pages
+from app.console.render import STATIC
 from app.core.composition import anchor_sink, build_services, check
 from app.core.settings import Settings
 
@@ -58,8 +61,10 @@ def create_app(settings: Settings | None = None, warm: bool = False) -> FastAPI:
     )
     install_error_handlers(app)
 
-    for module in (health, login, accounts, requests, searches, disclosures, oversight):
+    for module in (health, login, accounts, requests, searches, disclosures, oversight, pages):
         app.include_router(module.router)
+    # The console's own script and style sheet: nothing is loaded from anywhere else.
+    app.mount("/console/static", StaticFiles(directory=STATIC), name="console.static")
     # The last added runs first: the network check, the log, the body limit, the audit scope.
     app.add_middleware(AuditScope)
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)

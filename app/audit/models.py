@@ -28,7 +28,7 @@ class AuditEntry(Base):
     component: Mapped[str] = mapped_column(String(32))
     event_type: Mapped[str] = mapped_column(String(64))
     actor: Mapped[str] = mapped_column(String(100))
-    outcome: Mapped[str] = mapped_column(String(32))
+    outcome: Mapped[str] = mapped_column(String(64))
     object_id: Mapped[str | None] = mapped_column(String(100))
     details: Mapped[str] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))

@@ -18,7 +18,7 @@ from app.audit import trail
 from app.audit.keys import AuditKeys
 from app.audit.models import AuditEntry
 from app.core.database import rows_changed
-from app.searches.models import Search, SearchCandidate
+from app.searches.models import KeptProbe, Search, SearchCandidate
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,8 @@ def purge(
         .where(Search.candidates_purged_at.is_(None))
     )
     session.execute(delete(SearchCandidate).where(SearchCandidate.search_id.in_(lists)))
+    # A probe still kept is one no examiner decided on in the candidates' retention period.
+    session.execute(delete(KeptProbe).where(KeptProbe.search_id.in_(lists)))
     candidate_lists = rows_changed(
         session, update(Search).where(Search.id.in_(lists)).values(candidates_purged_at=now)
     )

@@ -8,7 +8,7 @@ import logging
 import typer
 from pydantic import ValidationError
 
-from app.cli import accounts, audit, calibrate, gallery, keys, reports, serving
+from app.cli import accounts, audit, calibrate, demo, gallery, keys, reports, serving
 from app.core.settings import Settings
 
 cli = typer.Typer(
@@ -42,6 +42,7 @@ cli.command()(gallery.enroll)
 cli.command()(gallery.reenroll)
 cli.command()(calibrate.calibrate)
 cli.command("demo-manifest")(gallery.demo_manifest)
+cli.command()(demo.demo)
 cli.add_typer(serving.db_cli, name="db")
 cli.add_typer(gallery.index_cli, name="index")
 cli.add_typer(gallery.records_cli, name="records")

@@ -23,12 +23,12 @@ from app.enrolment.local import (
     ManifestError,
     count_photos,
     count_rows,
-    file_sha256,
     purge_record,
     read_manifest,
     stored_photos,
     write_rejects,
 )
+from app.gallery.photos import file_sha256
 from app.gallery.service import sync_index
 from index import GalleryIndex, TemplateKeys
 from matcher import ENGINES, FaceChoice, engine_spec
@@ -39,7 +39,7 @@ index_cli = typer.Typer(help="The FAISS gallery index.", no_args_is_help=True)
 records_cli = typer.Typer(help="Licence records.", no_args_is_help=True)
 
 
-def _recorded(
+def record_enrolment(
     sessions: sessionmaker[Session],
     settings: Settings,
     keys: TemplateKeys,
@@ -66,7 +66,7 @@ def _recorded(
     return sync_index(sessions, gallery_spec(settings, keys))
 
 
-def _enrolment(
+def enrolment_for(
     settings: Settings,
     keys: TemplateKeys,
     sessions: sessionmaker[Session],
@@ -127,7 +127,7 @@ def enroll(
     settings = Settings()
     keys = keys_or_exit(settings)
     sessions = open_database(settings)
-    enrolment = _enrolment(settings, keys, sessions, face, workers)
+    enrolment = enrolment_for(settings, keys, sessions, face, workers)
     shards_done = ""
     try:
         total = count_rows(manifest)
@@ -142,7 +142,7 @@ def enroll(
     except ManifestError as problem:
         typer.echo(f"error: {problem}", err=True)
         raise typer.Exit(2) from None
-    index = _recorded(sessions, settings, keys, report, rejects, "enrolment.run")
+    index = record_enrolment(sessions, settings, keys, report, rejects, "enrolment.run")
     typer.echo(
         f"{report.rows} rows: {report.enrolled} photos enrolled, {report.already_enrolled} "
         f"already enrolled, {len(report.rejects)} rejected (see {rejects}); "
@@ -209,10 +209,10 @@ def reenroll(
     settings = Settings().model_copy(update={"engine": engine})
     keys = keys_or_exit(settings)
     sessions = open_database(settings)
-    enrolment = _enrolment(settings, keys, sessions, face, workers)
+    enrolment = enrolment_for(settings, keys, sessions, face, workers)
     with tqdm(total=count_photos(sessions), unit="photo", desc="re-encoding") as progress:
         report = enrolment.run(stored_photos(sessions, images), progress)
-    index = _recorded(sessions, settings, keys, report, rejects, "enrolment.reenroll")
+    index = record_enrolment(sessions, settings, keys, report, rejects, "enrolment.reenroll")
     typer.echo(
         f"{report.rows} photos: {report.enrolled} re-encoded for {enrolment.model_id}, "
         f"{report.already_enrolled} already were, {len(report.rejects)} rejected (see {rejects}); "

@@ -33,7 +33,9 @@ def serve(
     except StartupRefused as problem:
         typer.echo(f"error: {problem}", err=True)
         raise typer.Exit(2) from None
-    uvicorn.Server(server_config(app, host or settings.host, port or settings.port)).run()
+    host, port = host or settings.host, port or settings.port
+    typer.echo(f"facematch: the console is at http://{host}:{port}/console/ (the API under /v1)")
+    uvicorn.Server(server_config(app, host, port)).run()
 
 
 def health(

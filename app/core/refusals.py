@@ -174,9 +174,33 @@ class Code(Enum):
         403,
         "the operator has no current certification for `FACEMATCH_OPERATOR_COURSE`",
     )
+    console_signed_out = 401, "the console session ended: signed out, or never signed in"
+    console_locked = (
+        401,
+        "the console session locked after `FACEMATCH_CONSOLE_IDLE_MINUTES` idle, or passed "
+        "its maximum lifetime",
+    )
+    csrf_failed = 403, "a console form was sent without its session's CSRF token"
     search_not_found = 404, "no such search"
-    not_search_operator = 403, "only the operator who searched decides"
-    no_such_candidate = 422, "the search has no candidate at that rank"
+    not_search_operator = (
+        403,
+        "only the operator who searched (or the search's verifying examiner) examines it, "
+        "sees its photos or reads its release",
+    )
+    no_such_candidate = 422, "the search has no candidate by that reference"
+    conclusions_incomplete = 422, "a conclusion is missing for a candidate, or given twice"
+    several_identifications = 422, "more than one candidate concluded an identification"
+    already_examined = 409, "this examiner has recorded their conclusions on the search already"
+    verification_not_needed = 409, "a release needs one examiner: there is nothing to verify"
+    verifier_taken = 409, "another examiner is verifying this search"
+    search_undecided = 409, "the search has not been decided yet"
+    no_release = 404, "the search released nobody"
+    release_already_shown = 409, "the release was shown to the operator once already"
+    no_photo_store = 409, "`FACEMATCH_PHOTO_STORE` names no folder"
+    photo_missing = 409, "the enrolled photo is not in the photo store"
+    photo_changed = 409, "the photo store's file is not the photo enrolled (its SHA-256 differs)"
+    no_such_photo = 404, "the candidate has no enrolled photo of that number"
+    probe_not_kept = 409, "the search's probe was deleted once the search was decided"
     already_decided = 409, "the search was decided already"
     record_purged = 409, "the confirmed person's licence record has since been purged"
     candidates_purged = (

@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     login_rate_limit: str = "10/minute"
     search_rate_limit: str = "10/minute"
 
+    # The browser console's sessions lock after this long idle (the CJIS Security Policy asks
+    # for 30 minutes at most) and end after this long in any case.
+    console_idle_minutes: int = Field(default=30, ge=1, le=30)
+    console_session_hours: int = Field(default=12, ge=1, le=24)
+
     # Internal only: the address served on, the client networks let in, no interactive docs.
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -105,6 +110,12 @@ class Settings(BaseSettings):
     # by default the one the repository ships for the engine (matcher/operating_points/).
     operating_point: Path | None = None
     max_candidates: int = Field(default=5, ge=1, le=50)
+    # How many trained examiners must each identify the same candidate before a release: 1,
+    # or 2 for blind verification (ACE-V's V) by a second operator.
+    examiners: int = Field(default=1, ge=1, le=2)
+    # The agency's photo store: the folder enrolment's `--images` paths are relative to, from
+    # which examiners see candidates' enrolled photos (each checked against its SHA-256).
+    photo_store: Path | None = None
     # A search whose nearest person is within this distance of the next returns nobody; 0
     # turns the rule off; by default the engine's own (docs/accuracy.md, "Thresholds").
     margin: float | None = Field(default=None, ge=0)

@@ -37,10 +37,9 @@ from app.enrolment.local import (
     ManifestRow,
     PhotoJob,
     Reject,
-    file_sha256,
-    locate_photo,
     manifest_rows,
 )
+from app.gallery.photos import file_sha256, locate_photo
 from index import TemplateKeys
 from matcher.pool import EncoderConfig, Encoding, encode_here
 

@@ -9,7 +9,6 @@ a run stopped at any point and started again finishes the job with nothing lost 
 from __future__ import annotations
 
 import csv
-import hashlib
 import os
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -25,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tqdm import tqdm
 
 from app.gallery.models import LicenseRecord, Photo, Template
+from app.gallery.photos import file_sha256, locate_photo
 from app.gallery.release import RELEASED_FIELDS, Release
 from app.gallery.store import bump_revision, seal_template
 from index import TemplateKeys
@@ -98,24 +98,6 @@ def manifest_rows(manifest: Path) -> Iterator[ManifestRow]:
             except ValidationError:
                 identity = None
             yield row_number, identity, ref
-
-
-def locate_photo(images: Path, ref: str) -> Path | str:
-    """The photo's file under `images` (resolved), or the reject reason."""
-    path = (images / ref).resolve()
-    if not path.is_relative_to(images.resolve()):
-        return "photo_outside_images"
-    if not path.is_file():
-        return "photo_not_found"
-    return path
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_manifest(manifest: Path, images: Path) -> Iterator[PhotoJob | Reject]:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.gallery.models import LicenseRecord
 from app.gallery.store import (
     gallery_revision,
-    record_ids_of_templates,
+    owners_of_templates,
     template_count,
     template_ids,
     template_vector,
@@ -107,9 +107,18 @@ def sync_index(
 
 
 @dataclass(frozen=True)
+class Hit:
+    """A candidate: the person, the enrolled photo whose template came nearest, the distance."""
+
+    record: LicenseRecord
+    photo_id: int
+    distance: float
+
+
+@dataclass(frozen=True)
 class Hits:
     index_revision: int
-    matches: list[tuple[LicenseRecord, float]]
+    matches: list[Hit]
 
 
 class Gallery:
@@ -141,15 +150,20 @@ class Gallery:
 
     def search(self, session: Session, descriptor: np.ndarray, rule: MatchRule) -> Hits:
         """The licence records of the people the rule makes candidates, nearest first, with
-        their distances and the index revision that found them."""
+        the photos that matched, their distances and the index revision that found them."""
         # Under the lock that guards catching up, so no search reads a half-changed index.
         with self._lock:
             index = self._synced()
             neighbours = index.search(descriptor, rule.limit * NEIGHBOUR_FANOUT)
             revision = index.revision
-        owner = record_ids_of_templates(session, [template_id for template_id, _ in neighbours])
+        owner = owners_of_templates(session, [template_id for template_id, _ in neighbours])
+        # Neighbours come nearest first: a person's first template is the one that matched.
+        nearest_photo: dict[int, int] = {}
+        for t, _ in neighbours:
+            if t in owner:
+                nearest_photo.setdefault(*owner[t])
         chosen = select_candidates(
-            ((owner[t], distance) for t, distance in neighbours if t in owner), rule
+            ((owner[t][0], distance) for t, distance in neighbours if t in owner), rule
         )
         records = {
             r.id: r
@@ -157,4 +171,7 @@ class Gallery:
                 select(LicenseRecord).where(LicenseRecord.id.in_([rid for rid, _ in chosen]))
             )
         }
-        return Hits(revision, [(records[rid], d) for rid, d in chosen if rid in records])
+        return Hits(
+            revision,
+            [Hit(records[rid], nearest_photo[rid], d) for rid, d in chosen if rid in records],
+        )

@@ -109,8 +109,11 @@ def reseal_templates(sessions: sessionmaker[Session], keys: TemplateKeys, chunk:
         after = ids[-1]
 
 
-def record_ids_of_templates(session: Session, ids: list[int]) -> dict[int, int]:
+def owners_of_templates(session: Session, ids: list[int]) -> dict[int, tuple[int, int]]:
+    """Each template's licence record and photo, by template id."""
     rows = session.execute(
-        select(Template.id, Photo.record_id).join(Photo).where(Template.id.in_(ids))
+        select(Template.id, Photo.record_id, Photo.id.label("photo_id"))
+        .join(Photo)
+        .where(Template.id.in_(ids))
     )
-    return {row.id: row.record_id for row in rows}
+    return {row.id: (row.record_id, row.photo_id) for row in rows}

@@ -9,12 +9,17 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from app.oversight.schemas import ReviewFigures, ScreeningFigures, TransparencyReport
+from app.oversight.schemas import (
+    ConclusionFigures,
+    ReviewFigures,
+    ScreeningFigures,
+    TransparencyReport,
+)
 from app.requests.models import AgencyRequest
 from app.requests.rules import Decision, LegalProcess, Status
 from app.requests.screening import ScreeningOutcome
-from app.searches.models import Disclosure, Search
-from app.searches.rules import SearchOutcome
+from app.searches.models import CandidateConclusion, Disclosure, Examination, Search
+from app.searches.rules import Conclusion, SearchOutcome
 from auth import Level
 
 
@@ -37,7 +42,17 @@ def transparency(session: Session, period_from: date, period_to: date) -> Transp
         any(v.level == Level.director and v.decision == Decision.approve for v in r.reviews)
         for r in requests
     )
-    concluded = status[Status.approved] + status[Status.denied] + status[Status.rejected]
+    settled = status[Status.approved] + status[Status.denied] + status[Status.rejected]
+
+    concluded: dict[Conclusion, int] = {
+        conclusion: times
+        for conclusion, times in session.execute(
+            select(CandidateConclusion.conclusion, func.count())
+            .join(Examination)
+            .where(Examination.concluded_at >= start, Examination.concluded_at < end)
+            .group_by(CandidateConclusion.conclusion)
+        ).all()
+    }
 
     def count(model: type[Search] | type[Disclosure], column: Any, *where: Any) -> int:
         return (
@@ -68,8 +83,16 @@ def transparency(session: Session, period_from: date, period_to: date) -> Transp
             in_review=status[Status.in_review],
         ),
         forwarded_to_governor_office=forwarded,
-        approval_rate=round(status[Status.approved] / concluded, 4) if concluded else None,
+        approval_rate=round(status[Status.approved] / settled, 4) if settled else None,
         searches=count(Search, Search.searched_at),
         confirmations=count(Search, Search.decided_at, Search.decision == SearchOutcome.confirmed),
         releases=count(Disclosure, Disclosure.released_at),
+        conclusions=ConclusionFigures(
+            identifications=concluded.get(Conclusion.identification, 0),
+            exclusions=concluded.get(Conclusion.exclusion, 0),
+            inconclusives=concluded.get(Conclusion.inconclusive, 0),
+            disagreements=count(
+                Search, Search.decided_at, Search.decision == SearchOutcome.disagreement
+            ),
+        ),
     )

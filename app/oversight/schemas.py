@@ -23,6 +23,16 @@ class ReviewFigures(BaseModel):
     in_review: int
 
 
+class ConclusionFigures(BaseModel):
+    """The examiners' conclusions on candidates, and the searches their examiners disagreed
+    on (nothing released)."""
+
+    identifications: int
+    exclusions: int
+    inconclusives: int
+    disagreements: int
+
+
 class TransparencyReport(BaseModel):
     """The figures the agency publishes: requests submitted in [from, to) and what became of
     them, and the searches, confirmations and releases made in the same period."""
@@ -41,6 +51,7 @@ class TransparencyReport(BaseModel):
     searches: int
     confirmations: int
     releases: int
+    conclusions: ConclusionFigures
 
 
 class OperatingPointView(BaseModel):

@@ -17,7 +17,14 @@ from app.accounts.service import actor_of
 from app.audit import trail
 from app.core.refusals import Code, Refusal
 from app.requests.models import AgencyRequest, AssignedOperator, CourtOrderDocument, Review
-from app.requests.rules import Decision, LegalProcess, Status, check_review, status_after
+from app.requests.rules import (
+    Decision,
+    LegalProcess,
+    Status,
+    awaiting,
+    check_review,
+    status_after,
+)
 from app.requests.schemas import NewRequest
 from app.requests.screening import (
     AgencyFacts,
@@ -117,6 +124,38 @@ def get_request(session: Session, request_id: int) -> AgencyRequest:
     if request is None:
         raise Refusal(Code.request_not_found, "There is no such request.")
     return request
+
+
+def awaiting_review(session: Session, level: Level) -> list[AgencyRequest]:
+    """The requests in review whose next decision is `level`'s, oldest first: a reviewer's
+    queue."""
+    in_review = session.scalars(
+        select(AgencyRequest)
+        .where(AgencyRequest.status == Status.in_review)
+        .options(selectinload(AgencyRequest.reviews))
+        .order_by(AgencyRequest.submitted_at)
+    ).all()
+    return [
+        r for r in in_review if awaiting(r.status, r.immigration_related, len(r.reviews)) is level
+    ]
+
+
+def assigned_to(session: Session, operator: int, now: datetime) -> list[AgencyRequest]:
+    """The approved requests an operator is assigned to search, still authorised, with
+    searches left: an operator's work."""
+    return list(
+        session.scalars(
+            select(AgencyRequest)
+            .join(AssignedOperator)
+            .where(
+                AssignedOperator.operator_id == operator,
+                AgencyRequest.status == Status.approved,
+                AgencyRequest.authorised_until > now,
+                AgencyRequest.searches_used < AgencyRequest.searches_allowed,
+            )
+            .order_by(AgencyRequest.authorised_until)
+        )
+    )
 
 
 def _assignable_operators(

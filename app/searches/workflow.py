@@ -1,26 +1,51 @@
-"""The gated search, the operator's decision and the disclosure it may make, applied to the
-database and recorded in the audit log in the same transaction as the change."""
+"""The gated search, its human review and the disclosure it may make, applied to the database
+and recorded in the audit log in the same transaction as the change.
+
+Until a search is decided its candidates are faces: the examiners see the probe and each
+candidate's enrolled photos, never a name, and conclude on every candidate; only when the
+examiners a release needs have each identified the same candidate are that person's five
+fields released."""
 
 from __future__ import annotations
 
+import hashlib
+import secrets
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from app.accounts.service import actor_of, trained
 from app.audit import trail
 from app.core.database import rows_changed
 from app.core.refusals import Code, Refusal
-from app.gallery.models import LicenseRecord
+from app.gallery.models import LicenseRecord, Photo
+from app.gallery.photos import read_enrolled
 from app.gallery.service import Hits
 from app.requests.models import AgencyRequest
 from app.requests.rules import Status
 from app.requests.workflow import COMPONENT, get_request, request_ref
-from app.searches.models import Disclosure, Search, SearchCandidate
-from app.searches.rules import SearchOutcome, check_search
-from matcher import MatchRule
+from app.searches.models import (
+    CandidateConclusion,
+    Disclosure,
+    Examination,
+    KeptProbe,
+    Search,
+    SearchCandidate,
+)
+from app.searches.rules import (
+    Conclusion,
+    SearchOutcome,
+    check_conclusions,
+    check_search,
+    review_outcome,
+)
+from index import TemplateKeys
+from matcher import Box, MatchRule
 
 
 def search_ref(search_id: int) -> str:
@@ -83,16 +108,31 @@ def spend_search(session: Session, request_id: int, now: datetime) -> bool:
     return spent == 1
 
 
+@dataclass(frozen=True)
+class Probe:
+    """The probe as searched: its bytes (kept, sealed, until the search is decided) and the
+    face in it that was searched with."""
+
+    data: bytes
+    face_box: Box
+
+
+def _probe_context(search_id: int) -> str:
+    return f"probe:{search_id}"
+
+
 def record_search(
     session: Session,
     request_id: int,
     searcher: Searcher,
     chosen_by: ChosenBy,
-    probe_sha256: str,
+    probe: Probe,
     hits: Hits,
+    keys: TemplateKeys,
+    examiners: int,
 ) -> Search:
     """Spend one of the request's searches and record the search, what chose its candidates,
-    and the candidates."""
+    the candidates (each under a reference of its own) and, sealed, the probe."""
     if not spend_search(session, request_id, datetime.now(UTC)):
         authorise_search(session, request_id, searcher.operator, searcher.course)  # the reason
         raise Refusal(Code.conflict, "The request changed during the search; try again.")
@@ -100,19 +140,35 @@ def record_search(
         request_id=request_id,
         operator_id=searcher.operator,
         via_system_id=searcher.via_system,
-        probe_sha256=probe_sha256,
+        probe_sha256=hashlib.sha256(probe.data).hexdigest(),
         model_id=chosen_by.model_id,
         index_revision=hits.index_revision,
         threshold=chosen_by.rule.threshold,
         margin=chosen_by.rule.margin,
         operating_point_sha256=chosen_by.operating_point_sha256,
+        examiners_required=examiners,
+        examinations_recorded=0,
         candidates=[
-            SearchCandidate(rank=rank, record_id=record.id, distance=distance)
-            for rank, (record, distance) in enumerate(hits.matches, start=1)
+            SearchCandidate(
+                rank=rank,
+                ref=secrets.token_urlsafe(12),
+                record_id=hit.record.id,
+                photo_id=hit.photo_id,
+                distance=hit.distance,
+            )
+            for rank, hit in enumerate(hits.matches, start=1)
         ],
     )
     session.add(search)
     session.flush()
+    box = probe.face_box
+    session.add(
+        KeptProbe(
+            search_id=search.id,
+            sealed=keys.seal(probe.data, _probe_context(search.id)),
+            face_box=f"{box.left},{box.top},{box.right},{box.bottom}",
+        )
+    )
     trail.record(
         session,
         COMPONENT,
@@ -125,55 +181,273 @@ def record_search(
         model_id=chosen_by.model_id,
         index_revision=hits.index_revision,
         candidates=len(search.candidates),
+        examiners=examiners,
     )
     return search
 
 
-def decide(
-    session: Session, search_id: int, operator: int, confirmed_rank: int | None
-) -> tuple[Search, LicenseRecord | None]:
-    """The operator's human review: confirm one candidate, which discloses that person's
-    five fields to the requesting agency, or none, which discloses nothing."""
+def _search(session: Session, search_id: int) -> Search:
     search = session.get(Search, search_id)
     if search is None:
         raise Refusal(Code.search_not_found, "There is no such search.")
-    if search.operator_id != operator:
+    return search
+
+
+def examined_by(session: Session, search_id: int, examiner: int) -> Search:
+    """The search, for one of its examiners: the operator who ran it or its verifier."""
+    search = _search(session, search_id)
+    if examiner not in (search.operator_id, search.verifier_id):
         raise Refusal(
-            Code.not_search_operator, "Only the operator who ran the search may decide on it."
+            Code.not_search_operator,
+            "Only the operator who ran the search, or its verifying examiner, may do this.",
         )
+    return search
+
+
+def _undecided(search: Search) -> None:
     if search.decision is not None:
-        raise _already_decided()
+        raise Refusal(Code.already_decided, "This search has already been decided.")
     if search.candidates_purged_at is not None:
         raise Refusal(
             Code.candidates_purged,
             "This search's candidate list was deleted under the retention policy; "
-            "nobody can be confirmed from it.",
+            "nobody can be identified from it.",
         )
+
+
+def examiner_probe(session: Session, search_id: int, examiner: int, keys: TemplateKeys) -> Probe:
+    """The probe as kept, for an examiner of an undecided search; the read is audited."""
+    search = examined_by(session, search_id, examiner)
+    _undecided(search)
+    kept = session.get(KeptProbe, search_id)
+    if kept is None:
+        raise Refusal(Code.probe_not_kept, "The search's probe is no longer kept.")
+    left, top, right, bottom = (int(part) for part in kept.face_box.split(","))
+    data = keys.open(kept.sealed, _probe_context(search_id))
+    trail.record(
+        session, COMPONENT, "search.probe", actor_of(examiner), "success", search_ref(search_id)
+    )
+    return Probe(data, Box(left, top, right, bottom))
+
+
+def candidate_photos(session: Session, candidate: SearchCandidate) -> list[Photo]:
+    """The candidate's enrolled photos: the one whose template matched first, then the
+    others by when they were enrolled."""
+    if candidate.record_id is None:
+        return []
+    photos = session.scalars(
+        select(Photo).where(Photo.record_id == candidate.record_id).order_by(Photo.id)
+    ).all()
+    return sorted(photos, key=lambda photo: photo.id != candidate.photo_id)
+
+
+def _candidate(search: Search, ref: str) -> SearchCandidate:
+    candidate = next((c for c in search.candidates if secrets.compare_digest(c.ref, ref)), None)
+    if candidate is None:
+        raise Refusal(Code.no_such_candidate, "The search has no candidate by that reference.")
+    return candidate
+
+
+def examiner_photo(
+    session: Session, search_id: int, examiner: int, ref: str, number: int, store: Path | None
+) -> bytes:
+    """Enrolled photo `number` (1: the one that matched) of a candidate, from the photo store,
+    for an examiner of an undecided search; the read is audited by identifiers only."""
+    search = examined_by(session, search_id, examiner)
+    _undecided(search)
+    candidate = _candidate(search, ref)
+    if candidate.record_id is None:
+        raise Refusal(Code.record_purged, "That candidate's licence record has since been purged.")
+    photos = candidate_photos(session, candidate)
+    if not 1 <= number <= len(photos):
+        raise Refusal(
+            Code.no_such_photo, f"The candidate has {len(photos)} enrolled photo(s), not {number}."
+        )
+    photo = photos[number - 1]
+    data = read_enrolled(store, photo)
+    trail.record(
+        session,
+        COMPONENT,
+        "search.photo",
+        actor_of(examiner),
+        "success",
+        search_ref(search_id),
+        candidate=candidate.rank,
+        photo=f"photo:{photo.id}",
+    )
+    return data
+
+
+def take_verification(session: Session, search_id: int, examiner: int, course: str) -> Search:
+    """A second trained operator takes on the blind verification of a search: never the one
+    who ran it, nor anyone who submitted or reviewed its request; one verifier per search."""
+    search = _search(session, search_id)
+    _undecided(search)
+    if search.examiners_required < 2:
+        raise Refusal(
+            Code.verification_not_needed, "This search's release needs one examiner only."
+        )
+    request = get_request(session, search.request_id)
+    involved = {search.operator_id, request.submitted_by} | {r.reviewer_id for r in request.reviews}
+    if examiner in involved:
+        raise Refusal(
+            Code.separation_of_duties,
+            "The verifying examiner may not have run the search, submitted or reviewed its "
+            "request.",
+        )
+    if not trained(session, examiner, course):
+        raise Refusal(Code.training_expired, "Your face-search certification is not current.")
+    if search.verifier_id == examiner:
+        return search
+    taken = rows_changed(
+        session,
+        update(Search)
+        .where(Search.id == search_id, Search.verifier_id.is_(None), Search.decision.is_(None))
+        .values(verifier_id=examiner)
+        .execution_options(synchronize_session=False),
+    )
+    if taken != 1:
+        raise Refusal(Code.verifier_taken, "Another examiner is verifying this search.")
+    session.refresh(search)
+    trail.record(
+        session,
+        COMPONENT,
+        "search.verification",
+        actor_of(examiner),
+        "success",
+        search_ref(search_id),
+    )
+    return search
+
+
+def awaiting_verification(session: Session, examiner: int) -> list[Search]:
+    """Undecided searches that need a second examiner and that this operator may verify, or
+    is verifying."""
+    searches = session.scalars(
+        select(Search)
+        .where(
+            Search.decision.is_(None),
+            Search.candidates_purged_at.is_(None),
+            Search.examiners_required > 1,
+            Search.operator_id != examiner,
+            (Search.verifier_id.is_(None)) | (Search.verifier_id == examiner),
+        )
+        .order_by(Search.searched_at)
+    ).all()
+    mine = []
+    for search in searches:
+        request = get_request(session, search.request_id)
+        if examiner not in {request.submitted_by} | {r.reviewer_id for r in request.reviews}:
+            mine.append(search)
+    return mine
+
+
+@dataclass(frozen=True)
+class Examined:
+    """What an examination did: the search as it now stands, and the release to show the
+    caller, when their examination decided it and they ran the search."""
+
+    search: Search
+    release: LicenseRecord | None
+
+
+def examine(
+    session: Session,
+    search_id: int,
+    examiner: int,
+    concluded: Sequence[tuple[str, Conclusion, str]],
+    course: str,
+) -> Examined:
+    """Record an examiner's conclusion on every candidate (by reference, with its basis) and,
+    once the examiners the search needs have all concluded, decide it: a release only when
+    each identified the same candidate, which discloses that person's five fields to the
+    requesting agency; a disagreement releases nothing and is recorded."""
+    search = examined_by(session, search_id, examiner)
+    _undecided(search)
+    if not trained(session, examiner, course):
+        raise Refusal(Code.training_expired, "Your face-search certification is not current.")
+    ranks = [(_candidate(search, ref).rank, conclusion) for ref, conclusion, _ in concluded]
+    check_conclusions([c.rank for c in search.candidates], ranks)
+    # Counting the examination first locks the search's row: of two examiners concluding at
+    # once the second waits, then sees the first's conclusions below.
+    counted = rows_changed(
+        session,
+        update(Search)
+        .where(Search.id == search_id, Search.decision.is_(None))
+        .values(examinations_recorded=Search.examinations_recorded + 1)
+        .execution_options(synchronize_session=False),
+    )
+    if counted != 1:
+        raise Refusal(Code.already_decided, "This search has already been decided.")
+    if session.get(Examination, (search_id, examiner)) is not None:
+        raise Refusal(
+            Code.already_examined, "You have recorded your conclusions on this search already."
+        )
+    session.add(
+        Examination(
+            search_id=search_id,
+            examiner_id=examiner,
+            conclusions=[
+                CandidateConclusion(rank=rank, conclusion=conclusion, basis=basis)
+                for (rank, conclusion), (_, _, basis) in zip(ranks, concluded, strict=True)
+            ],
+        )
+    )
+    session.flush()
+    session.refresh(search)
+    examinations = session.scalars(
+        select(Examination)
+        .where(Examination.search_id == search_id)
+        .options(selectinload(Examination.conclusions))
+    ).all()
+    tally = Counter(conclusion for _, conclusion in ranks)
+    counts = {
+        "identifications": tally[Conclusion.identification],
+        "exclusions": tally[Conclusion.exclusion],
+        "inconclusives": tally[Conclusion.inconclusive],
+    }
+    decided = review_outcome(
+        [{c.rank: c.conclusion for c in e.conclusions} for e in examinations],
+        search.examiners_required,
+    )
+    if decided is None:
+        trail.record(
+            session,
+            COMPONENT,
+            "search.examination",
+            actor_of(examiner),
+            "success",
+            search_ref(search_id),
+            **counts,
+        )
+        return Examined(search, None)
+    return _decide(session, search, examiner, len(examinations), counts, *decided)
+
+
+def _decide(
+    session: Session,
+    search: Search,
+    examiner: int,
+    examiners: int,
+    counts: dict[str, int],
+    outcome: SearchOutcome,
+    rank: int | None,
+) -> Examined:
+    """Record the outcome, release the identified person's five fields if there is one, and
+    delete the kept probe, in the examination's transaction: one audit entry for the
+    examination that decided, the decision and the release."""
     record = None
-    if confirmed_rank is not None:
-        candidate = next((c for c in search.candidates if c.rank == confirmed_rank), None)
-        if candidate is None:
-            raise Refusal(
-                Code.no_such_candidate, f"The search has no candidate at rank {confirmed_rank}."
-            )
-        if candidate.record is None:
+    if rank is not None:
+        record = next(c for c in search.candidates if c.rank == rank).record
+        if record is None:
             raise Refusal(
                 Code.record_purged, "That candidate's licence record has since been purged."
             )
-        record = candidate.record
-    # One conditional write decides: of two decisions sent at once, exactly one wins.
-    outcome = SearchOutcome.confirmed if record is not None else SearchOutcome.none
-    decided = rows_changed(
-        session,
-        update(Search)
-        .where(Search.id == search.id, Search.decision.is_(None))
-        .values(decision=outcome, confirmed_rank=confirmed_rank, decided_at=datetime.now(UTC))
-        .execution_options(synchronize_session=False),
-    )
-    if decided != 1:
-        raise _already_decided()
-    session.refresh(search)
+    now = datetime.now(UTC)
+    search.decision, search.confirmed_rank, search.decided_at = outcome, rank, now
+    session.execute(delete(KeptProbe).where(KeptProbe.search_id == search.id))
     disclosure = None
+    shown = examiner == search.operator_id
     if record is not None:
         request = session.get(AgencyRequest, search.request_id)
         assert request is not None
@@ -183,27 +457,91 @@ def decide(
             record_id=record.id,
             license_number=record.license_number,
             agency_name=request.agency_name,
-            released_by=operator,
+            released_by=search.operator_id,
+            shown_at=now if shown else None,
         )
         session.add(disclosure)
-        session.flush()
-    # One entry for the decision and, when it confirmed someone, the release it made.
+    session.flush()
     trail.record(
         session,
         COMPONENT,
         "search.decision",
-        actor_of(operator),
+        actor_of(examiner),
         outcome,
         search_ref(search.id),
         request=request_ref(search.request_id),
         disclosure=f"disclosure:{disclosure.id}" if disclosure else None,
         record=f"license_record:{record.id}" if record else None,
+        examiners=examiners,
+        **counts,
+    )
+    return Examined(search, record if shown else None)
+
+
+def release_to_operator(session: Session, search_id: int, operator: int) -> LicenseRecord:
+    """The release a verifier's examination made, shown once to the operator who searched."""
+    search = _search(session, search_id)
+    if search.operator_id != operator:
+        raise Refusal(
+            Code.not_search_operator, "Only the operator who ran the search reads its release."
+        )
+    disclosure = session.scalar(select(Disclosure).where(Disclosure.search_id == search_id))
+    if search.decision is None:
+        raise Refusal(Code.search_undecided, "The search has not been decided yet.")
+    if disclosure is None or disclosure.record_id is None:
+        raise Refusal(Code.no_release, "The search released nobody.")
+    shown = rows_changed(
+        session,
+        update(Disclosure)
+        .where(Disclosure.id == disclosure.id, Disclosure.shown_at.is_(None))
+        .values(shown_at=datetime.now(UTC))
+        .execution_options(synchronize_session=False),
+    )
+    if shown != 1:
+        raise Refusal(Code.release_already_shown, "The release was shown to you once already.")
+    record = session.get(LicenseRecord, disclosure.record_id)
+    if record is None:
+        raise Refusal(Code.record_purged, "The identified licence record has since been purged.")
+    trail.record(
+        session,
+        COMPONENT,
+        "search.release",
+        actor_of(operator),
+        "success",
+        search_ref(search_id),
+        disclosure=f"disclosure:{disclosure.id}",
+    )
+    return record
+
+
+def outcome_for_system(
+    session: Session, search_id: int, system: int
+) -> tuple[Search, LicenseRecord | None]:
+    """A decided search's outcome for the request-review system that passed it on: the
+    release, or that there was none. It never sees a candidate."""
+    search = _search(session, search_id)
+    if search.via_system_id != system:
+        raise Refusal(Code.search_not_found, "There is no such search.")
+    if search.decision is None:
+        raise Refusal(Code.search_undecided, "The search has not been decided yet.")
+    disclosure = session.scalar(select(Disclosure).where(Disclosure.search_id == search_id))
+    record = None
+    if disclosure is not None:
+        if disclosure.record_id is None:
+            raise Refusal(
+                Code.record_purged, "The identified licence record has since been purged."
+            )
+        record = session.get(LicenseRecord, disclosure.record_id)
+    trail.record(
+        session,
+        COMPONENT,
+        "search.outcome",
+        actor_of(system),
+        search.decision,
+        search_ref(search_id),
+        disclosure=f"disclosure:{disclosure.id}" if disclosure else None,
     )
     return search, record
-
-
-def _already_decided() -> Refusal:
-    return Refusal(Code.already_decided, "This search has already been decided.")
 
 
 def disclosures_of(session: Session, license_number: str) -> list[Disclosure]:

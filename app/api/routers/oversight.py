@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -71,11 +71,28 @@ def read_audit_log(
     caller: Auditor,
     after: Annotated[int, Query(ge=0, le=MAX_ROW_ID, description="Entries after this number")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    actor: Annotated[str | None, Query(max_length=64, description="e.g. account:7")] = None,
+    event_type: Annotated[str | None, Query(max_length=64, description="e.g. search")] = None,
+    object_id: Annotated[str | None, Query(max_length=64, description="e.g. request:12")] = None,
+    since: Annotated[datetime | None, Query(description="At or after this time")] = None,
+    until: Annotated[datetime | None, Query(description="Before this time")] = None,
 ) -> list[AuditEntryView]:
+    """Audit entries in order, after `after`, narrowed by actor, event, object and time."""
+    query = select(AuditEntry).where(AuditEntry.seq > after)
+    for column, value in (
+        (AuditEntry.actor, actor),
+        (AuditEntry.event_type, event_type),
+        (AuditEntry.object_id, object_id),
+    ):
+        if value:
+            query = query.where(column == value)
+    # A time without a zone is UTC, as every time the service writes is.
+    if since is not None:
+        query = query.where(AuditEntry.at >= since.replace(tzinfo=since.tzinfo or UTC))
+    if until is not None:
+        query = query.where(AuditEntry.at < until.replace(tzinfo=until.tzinfo or UTC))
     with session.begin():
-        entries = session.scalars(
-            select(AuditEntry).where(AuditEntry.seq > after).order_by(AuditEntry.seq).limit(limit)
-        ).all()
+        entries = session.scalars(query.order_by(AuditEntry.seq).limit(limit)).all()
         views = [AuditEntryView.model_validate(e, from_attributes=True) for e in entries]
         trail.record(session, _COMPONENT, "audit.read", caller.actor, "success", after=after)
     return views
