@@ -251,6 +251,13 @@ def test_every_state_changing_route_writes_exactly_one_entry_allowed_or_refused(
     ledger.call(route, path, actor["olga.operator"], 200, headers=operator, json=nobody)
     ledger.call(route, path, actor["olga.operator"], 409, headers=operator, json=nobody)
 
+    route, path = (
+        ("POST", "/v1/searches/{search_id}/release"),
+        f"/v1/searches/{search_id}/release",
+    )
+    refused_three_ways(route, path, "olga.operator")
+    ledger.call(route, path, actor["olga.operator"], 404, headers=operator)  # nobody released
+
     assert isinstance(client.app, FastAPI)
     every = {
         (method.upper(), path)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pyotp
 import pytest
@@ -201,9 +201,58 @@ def test_a_second_examiner_verifies_blind_and_the_operator_reads_the_release_onc
     assert gallery_rows[0]["license_number"] not in verified
     client.post("/console/sign-out", data={"csrf": csrf})
 
-    sign_in(client, staff, "olga.operator", step=1)
-    assert f'href="{review}/release"' in client.get("/console/operator").text
-    shown = client.get(f"{review}/release")
+    csrf = sign_in(client, staff, "olga.operator", step=1)
+    assert f'action="{review}/release"' in client.get("/console/operator").text
+    assert client.post(f"{review}/release", data={}).status_code == 403
+    shown = client.post(f"{review}/release", data={"csrf": csrf})
     assert gallery_rows[0]["license_number"] in shown.text
-    again = client.get(f"{review}/release")
+    again = client.post(f"{review}/release", data={"csrf": csrf})
     assert again.status_code == 409 and "release_already_shown" in again.text
+
+
+def test_administrators_ask_and_approve_each_others_changes_in_the_console(
+    client: TestClient, staff: Staff
+) -> None:
+    staff.add("ada.admin", Role.admin)
+    staff.add("ben.admin", Role.admin)
+    olga = staff.add("olga.operator", Role.operator, trained=False)
+    csrf = sign_in(client, staff, "ada.admin")
+    asked = client.post(
+        "/console/accounts", data={"csrf": csrf, "username": "nia.new", "role": "auditor"}
+    )
+    assert "Activation code (first half)" in asked.text and "waits for a second" in asked.text
+    training = {
+        "csrf": csrf,
+        "course": "facial-recognition-operator",
+        "completed_on": str(date.today()),
+        "expires_on": str(date.today() + timedelta(days=300)),
+    }
+    assert (
+        "waits for a second"
+        in client.post(f"/console/accounts/{olga}/training", data=training).text
+    )
+    bad = client.post(f"/console/accounts/{olga}/training", data=training | {"expires_on": "x"})
+    assert bad.status_code == 422 and "invalid_request" in bad.text
+    assert (
+        "waits for a second"
+        in client.post(f"/console/accounts/{olga}/reset", data={"csrf": csrf}).text
+    )
+    pending = [
+        int(n)
+        for n in re.findall(
+            r"/console/account-changes/(\d+)/approve", client.get("/console/accounts").text
+        )
+    ]
+    assert len(pending) == 3
+    own = client.post(f"/console/account-changes/{pending[0]}/approve", data={"csrf": csrf})
+    assert own.status_code == 403
+    client.post("/console/sign-out", data={"csrf": csrf})
+
+    csrf = sign_in(client, staff, "ben.admin")
+    made = client.post(f"/console/account-changes/{pending[0]}/approve", data={"csrf": csrf})
+    assert "Activation code (second half)" in made.text
+    trained = client.post(f"/console/account-changes/{pending[1]}/approve", data={"csrf": csrf})
+    assert "Training recorded" in trained.text
+    rejected = client.post(f"/console/account-changes/{pending[2]}/reject", data={"csrf": csrf})
+    assert "is rejected" in rejected.text
+    assert client.get("/console/accounts").text.count("/approve") == 0

@@ -10,7 +10,7 @@ from PIL import Image
 
 from matcher import Box, DecodeLimits, FaceRefusal
 from matcher.decode import decode_image
-from matcher.framing import framed_face
+from matcher.framing import framed_face, pixels_only
 from tests.support.data import sample
 from tests.support.images import (
     decompression_bomb,
@@ -125,3 +125,17 @@ def test_a_face_is_framed_centred_at_the_share_licence_photos_give_it() -> None:
     # A face at the photo's corner: the frame is padded black where the photo ends.
     corner = decode_image(framed_face(data, Box(0, 0, 60, 60), size=200), DecodeLimits())
     assert corner[:40, :40].max() < 16 and corner[150:, 150:].mean() > 16
+
+
+def test_a_photo_is_shown_as_its_pixels_and_nothing_else_of_its_file() -> None:
+    """A capture system may write a name into a licence photo's EXIF or comment."""
+    buffer = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x010E] = "Jane Q. Holder WDL0000001"  # ImageDescription
+    Image.open(io.BytesIO(sample("obama.jpg"))).save(
+        buffer, "JPEG", exif=exif, comment=b"Jane Q. Holder"
+    )
+    tagged = buffer.getvalue()
+    assert b"Jane Q. Holder" in tagged
+    shown = pixels_only(tagged)
+    assert b"Jane" not in shown and Image.open(io.BytesIO(shown)).size == (910, 1137)

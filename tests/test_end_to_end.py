@@ -19,6 +19,7 @@ from app.core.settings import Settings
 from app.enrolment.demo import lfw_demo_rows
 from auth import Role
 from matcher import ENGINES
+from matcher.framing import pixels_only
 from matcher.operating_point import load_operating_point
 from tests.support.commands import enrol_demo_args, facematch, service_environment
 from tests.support.data import LFW
@@ -139,7 +140,7 @@ def test_from_request_to_release_over_http(
     assert row["license_number"] not in searched.text
     # The operator compares the faces: rank 1's enrolled photo is the person's first.
     first = photo_of(client, staff.headers("olga.operator"), found, 1)
-    assert first == (LFW / "images" / row["photo"]).read_bytes()
+    assert first == pixels_only((LFW / "images" / row["photo"]).read_bytes())
     examined = examine(client, staff.headers("olga.operator"), found)
     assert examined.json()["release"] == released(row)
     outcome = client.get(
@@ -190,6 +191,11 @@ def photo_of(
     return shown.content
 
 
+def shown(photo: Path) -> str:
+    """The SHA-256 of a photo as the service shows it: its pixels re-encoded."""
+    return hashlib.sha256(pixels_only(photo.read_bytes())).hexdigest()
+
+
 def search_as_operator(
     client: httpx.Client, path: str, headers: dict[str, str], photo: Path
 ) -> httpx.Response:
@@ -229,12 +235,10 @@ def test_second_photos_find_the_right_licence_at_rank_one(
     rows = list(lfw_demo_rows(LFW / "images", min_photos=2, limit=people))
     not_enrolled = len((enrolled.parent / "rejects.csv").read_text().splitlines()) - 1
     assert client.get("/v1/health").json()["templates"] == people - not_enrolled
-    # The test knows whose each enrolled photo is; the API shows only the photo.
+    # The test knows whose each enrolled photo is; the API shows only its pixels.
     with open(enrolled, newline="") as manifest:
         whose = {
-            hashlib.sha256((LFW / "images" / row["photo"]).read_bytes()).hexdigest(): row[
-                "license_number"
-            ]
+            shown(LFW / "images" / row["photo"]): row["license_number"]
             for row in csv.DictReader(manifest)
         }
     # Only who the searches need: the administrators who make the rest, the review system,

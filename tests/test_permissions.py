@@ -88,7 +88,7 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/v1/searches/{search_id}/candidates/{ref}/photos/{number}"): only({R.operator: "404"}),
     ("POST", "/v1/searches/{search_id}/verification"): only({R.operator: "404"}),
     ("POST", "/v1/searches/{search_id}/examination"): only({R.operator: "404"}),
-    ("GET", "/v1/searches/{search_id}/release"): only({R.operator: "404"}),
+    ("POST", "/v1/searches/{search_id}/release"): only({R.operator: "404"}),
     # Only the system that passed a search on reads its outcome; never a candidate.
     ("GET", "/v1/searches/{search_id}/outcome"): only({R.review_system: "404"}),
     ("GET", "/v1/disclosures"): only({R.records_clerk: "200", R.auditor: "200"}),

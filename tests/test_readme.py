@@ -53,9 +53,9 @@ def test_the_readme_walkthrough_works_as_written(tmp_path: Path) -> None:
     ]
     out = done.stdout
     assert "facial-recognition-operator" in lines and "the order on file" in lines
-    assert "the photo enrolled" in lines and "confirmed" in lines
+    assert "a photo of (250, 250)" in lines and "confirmed" in lines
     assert '"last_name":"Merkel","date_of_birth"' in out and '"decision":"confirmed"' in out
-    assert "Merkel" not in out.split("the photo enrolled")[0]
+    assert "Merkel" not in out.split("a photo of (250, 250)")[0]
     assert '"agency_name":"Homeland Security Investigations","request_id":2' in out
     assert '"rejected_by_rule":{"3":1}' in out and '"forwarded_to_governor_office":1' in out
     assert '"searches":1,"confirmations":1,"releases":1' in out

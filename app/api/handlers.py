@@ -48,7 +48,8 @@ def _record_refusal(request: Request, code: Code) -> None:
     if scope is None or scope.written:
         return
     route = request.scope.get("route")
-    event = getattr(route, "name", None) or f"{request.method} {request.url.path}"
+    # An unknown path's own text, cut to what the log's event column holds.
+    event = getattr(route, "name", None) or f"{request.method} {request.url.path}"[:64]
     with request.app.state.services.sessions.begin() as session:
         trail.record(session, "access", event, scope.actor, f"refused:{code}")
 

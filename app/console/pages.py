@@ -9,7 +9,6 @@ import math
 import secrets
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, TypeVar
@@ -31,6 +30,7 @@ from app.api.routers import oversight as oversight_api
 from app.api.routers import requests as requests_api
 from app.api.routers import searches as searches_api
 from app.api.schemas import RowId
+from app.audit import trail
 from app.console.render import go, page
 from app.console.sessions import (
     COOKIE,
@@ -136,6 +136,10 @@ def viewer(request: Request, services: ServicesDep, session: SessionDep) -> View
         account = session_account(session, token, session_policy(services), datetime.now(UTC))
         caller = Caller(account.id, account.username, account.role, SubjectKind.person, True)
     session.expunge(account)
+    # The person is the actor of the request's audit entry, refused or not, as with a token.
+    scope = trail.current_scope()
+    if scope is not None:
+        scope.actor = caller.actor
     return Viewer(caller, token)
 
 
@@ -219,11 +223,10 @@ def sign_in(request: Request, form: Fields, services: ServicesDep, session: Sess
     issued = login_api.login(body, services, session)
     if not issued.mfa:
         return second_factor_page(request, services, session, issued.access_token)
-    subject = services.tokens.read(issued.access_token).subject
+    claims = services.tokens.read(issued.access_token)
     next_call(session)
     with session.begin():
-        account = session.get_one(Account, subject)
-        token = open_session(session, account, datetime.now(UTC))
+        token = open_session(session, session.get_one(Account, claims.subject), claims.epoch)
     response = go("/console/")
     _cookie(response, request, COOKIE, token, services.settings.console_session_hours * 3600)
     return response
@@ -313,7 +316,8 @@ def home(viewer: ViewerDep) -> Response:
 
 class PendingProbes:
     """A probe showing several faces, held in memory (never written) for ten minutes while
-    its operator picks the face to search with."""
+    its operator picks the face to search with. One process's memory: the service runs one
+    process, its probes encoded in worker processes."""
 
     ttl_s = 600.0
 
@@ -321,20 +325,24 @@ class PendingProbes:
         self._lock = threading.Lock()
         self._held: dict[tuple[str, int], tuple[float, bytes, list[Box]]] = {}
 
-    def hold(self, token: str, request_id: RowId, data: bytes, faces: list[Box]) -> None:
-        with self._lock:
-            now = time.monotonic()
-            self._held = {k: v for k, v in self._held.items() if now - v[0] < self.ttl_s}
-            self._held[(token, request_id)] = (now, data, faces)
+    def _sweep(self) -> None:
+        now = time.monotonic()
+        self._held = {k: v for k, v in self._held.items() if now - v[0] < self.ttl_s}
 
-    def get(self, token: str, request_id: RowId) -> tuple[bytes, list[Box]]:
+    def hold(self, token: str, request_id: int, data: bytes, faces: list[Box]) -> None:
         with self._lock:
+            self._sweep()
+            self._held[(token, request_id)] = (time.monotonic(), data, faces)
+
+    def get(self, token: str, request_id: int) -> tuple[bytes, list[Box]]:
+        with self._lock:
+            self._sweep()
             held = self._held.get((token, request_id))
-        if held is None or time.monotonic() - held[0] >= self.ttl_s:
+        if held is None:
             raise Refusal(Code.invalid_request, "Upload the photo again: the one sent has expired.")
         return held[1], held[2]
 
-    def drop(self, token: str, request_id: RowId) -> None:
+    def drop(self, token: str, request_id: int) -> None:
         with self._lock:
             self._held.pop((token, request_id), None)
 
@@ -400,15 +408,18 @@ def search(
     face = text(form, "face")
     if face:
         data, faces = pending_probes.get(viewer.token, request_id)
-        if not face.isdigit() or not 1 <= int(face) <= len(faces):
+        if not (face.isascii() and face.isdecimal()) or not 1 <= int(face) <= len(faces):
             raise Refusal(Code.invalid_face_box, "Pick one of the faces shown.")
         box = faces[int(face) - 1]
         face_box: str | None = f"{box.left},{box.top},{box.right},{box.bottom}"
+        declared = None
     elif probe is not None and probe.filename:
         data, face_box = probe.file.read(services.settings.max_image_bytes + 1), None
+        declared = probe.headers
     else:
         raise Refusal(Code.invalid_request, "Choose the photo to search with.")
-    upload = UploadFile(io.BytesIO(data), filename="probe")
+    # As sent, declared type and all: the API checks it as it checks its own uploads.
+    upload = UploadFile(io.BytesIO(data), filename="probe", headers=declared)
     try:
         result = searches_api.search(
             request_id, services, session, caller, None, None, upload, face_box
@@ -508,10 +519,12 @@ def verify(
     return go(f"/console/searches/{search_id}")
 
 
-@router.get("/searches/{search_id}/release", response_class=HTMLResponse)
+@router.post("/searches/{search_id}/release", response_class=HTMLResponse)
 def release(
-    search_id: RowId, request: Request, viewer: ViewerDep, session: SessionDep
+    search_id: RowId, request: Request, viewer: PostedBy, session: SessionDep
 ) -> HTMLResponse:
+    """A release a verifier's examination made, shown once: a form, so that no prefetch or
+    reload spends it."""
     caller = viewer.admitted(session, request, Permission.examine)
     shown = searches_api.release(search_id, session, caller)
     return show(request, "release.html", viewer, release=shown, search_id=search_id)
@@ -621,8 +634,20 @@ def audit_page(
         until,
     )
     filters = {"actor": actor, "event_type": event_type, "object_id": object_id}
+    kept = {k: v for k, v in filters.items() if v}
+    for name, moment in (("since", since), ("until", until)):
+        if moment is not None:
+            kept[name] = moment.isoformat()
+    more = kept | {"after": entries[-1].seq} if entries else {}
     return show(
-        request, "audit.html", viewer, entries=entries, filters=filters, since=since, until=until
+        request,
+        "audit.html",
+        viewer,
+        entries=entries,
+        filters=filters,
+        since=since,
+        until=until,
+        more=more,
     )
 
 
@@ -712,7 +737,7 @@ def disclosures_page(
 
 @router.get("/accounts", response_class=HTMLResponse)
 def accounts_page(request: Request, viewer: ViewerDep, session: SessionDep) -> HTMLResponse:
-    admin = viewer.admitted(session, request, Permission.manage_accounts)
+    admin = _administrator(request, viewer, session)
     return show(
         request,
         "accounts.html",
@@ -723,26 +748,23 @@ def accounts_page(request: Request, viewer: ViewerDep, session: SessionDep) -> H
     )
 
 
-def _account_action(
-    request: Request,
-    viewer: Viewer,
-    session: SessionDep,
-    action: Callable[[Caller], Any],
-) -> HTMLResponse:
-    admin = viewer.admitted(session, request, Permission.manage_accounts)
-    return show(request, "account_outcome.html", viewer, outcome=action(admin))
+def _administrator(request: Request, viewer: Viewer, session: SessionDep) -> Caller:
+    return viewer.admitted(session, request, Permission.manage_accounts)
+
+
+def _outcome(request: Request, viewer: Viewer, outcome: Any) -> HTMLResponse:
+    """What an account change did; credentials, where it made some, shown this once."""
+    return show(request, "account_outcome.html", viewer, outcome=outcome)
 
 
 @router.post("/accounts", response_class=HTMLResponse)
 def new_account(
     request: Request, viewer: PostedBy, form: Fields, services: ServicesDep, session: SessionDep
 ) -> HTMLResponse:
+    admin = _administrator(request, viewer, session)
     body = parsed(NewAccount, {"username": text(form, "username"), "role": text(form, "role")})
-    return _account_action(
-        request,
-        viewer,
-        session,
-        lambda admin: accounts_api.new_account(body, admin, services, session, Response()),
+    return _outcome(
+        request, viewer, accounts_api.new_account(body, admin, services, session, Response())
     )
 
 
@@ -755,15 +777,10 @@ def set_active(
     services: ServicesDep,
     session: SessionDep,
 ) -> HTMLResponse:
+    admin = _administrator(request, viewer, session)
     body = parsed(ActiveChange, {"active": text(form, "active") == "true"})
-    return _account_action(
-        request,
-        viewer,
-        session,
-        lambda admin: accounts_api.change_account(
-            account_id, body, admin, services, session, Response()
-        ),
-    )
+    changed = accounts_api.change_account(account_id, body, admin, services, session, Response())
+    return _outcome(request, viewer, changed)
 
 
 @router.post("/accounts/{account_id}/reset", response_class=HTMLResponse)
@@ -774,12 +791,9 @@ def reset(
     services: ServicesDep,
     session: SessionDep,
 ) -> HTMLResponse:
-    return _account_action(
-        request,
-        viewer,
-        session,
-        lambda admin: accounts_api.reset_account(account_id, admin, services, session, Response()),
-    )
+    admin = _administrator(request, viewer, session)
+    reset = accounts_api.reset_account(account_id, admin, services, session, Response())
+    return _outcome(request, viewer, reset)
 
 
 @router.post("/accounts/{account_id}/training", response_class=HTMLResponse)
@@ -791,22 +805,11 @@ def training(
     services: ServicesDep,
     session: SessionDep,
 ) -> HTMLResponse:
-    body = parsed(
-        NewTraining,
-        {
-            "course": text(form, "course"),
-            "completed_on": text(form, "completed_on"),
-            "expires_on": text(form, "expires_on"),
-        },
-    )
-    return _account_action(
-        request,
-        viewer,
-        session,
-        lambda admin: accounts_api.new_training(
-            account_id, body, admin, services, session, Response()
-        ),
-    )
+    admin = _administrator(request, viewer, session)
+    fields = ("course", "completed_on", "expires_on")
+    body = parsed(NewTraining, {name: text(form, name) for name in fields})
+    recorded = accounts_api.new_training(account_id, body, admin, services, session, Response())
+    return _outcome(request, viewer, recorded)
 
 
 @router.post("/account-changes/{change_id}/{verdict}", response_class=HTMLResponse)
@@ -818,15 +821,9 @@ def decide_change(
     services: ServicesDep,
     session: SessionDep,
 ) -> HTMLResponse:
+    admin = _administrator(request, viewer, session)
     if verdict == "approve":
-        return _account_action(
-            request,
-            viewer,
-            session,
-            lambda admin: accounts_api.approve(change_id, admin, services, session),
-        )
+        return _outcome(request, viewer, accounts_api.approve(change_id, admin, services, session))
     if verdict == "reject":
-        return _account_action(
-            request, viewer, session, lambda admin: accounts_api.reject(change_id, admin, session)
-        )
+        return _outcome(request, viewer, accounts_api.reject(change_id, admin, session))
     raise Refusal(Code.not_found, "There is no such action.")

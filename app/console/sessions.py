@@ -9,7 +9,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -49,13 +49,16 @@ def check_csrf(token: str | None, sent: str | None) -> None:
         )
 
 
-def open_session(session: Session, account: Account, now: datetime) -> str:
-    """A new session for an account that has just signed in in full; its cookie's token."""
+def open_session(session: Session, account: Account, epoch: int) -> str:
+    """A new session for an account that has just signed in in full, under the token epoch
+    its sign-in was issued in (a reset in between leaves the session dead); its cookie's
+    token."""
     token = secrets.token_urlsafe(32)
+    now = datetime.now(UTC)
     opened = ConsoleSession(
         token_sha256=_digest(token),
         account_id=account.id,
-        token_epoch=account.token_epoch,
+        token_epoch=epoch,
         started_at=now,
         last_seen_at=now,
     )

@@ -39,11 +39,12 @@ def read_enrolled(store: Path | None, photo: Photo) -> bytes:
         )
     located = locate_photo(store, photo.source_ref)
     if isinstance(located, str):
-        raise Refusal(Code.photo_missing, f"The enrolled photo {photo.id} is not in the store.")
+        raise Refusal(Code.photo_missing, "The enrolled photo is not in the photo store.")
     data = located.read_bytes()
     if hashlib.sha256(data).hexdigest() != photo.sha256:
         raise Refusal(
             Code.photo_changed,
-            f"The store's file for photo {photo.id} is not the photo enrolled; it is not shown.",
+            "The photo store's file is not the photo enrolled (its SHA-256 differs); it is not "
+            "shown.",
         )
     return data

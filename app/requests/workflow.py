@@ -126,6 +126,12 @@ def get_request(session: Session, request_id: int) -> AgencyRequest:
     return request
 
 
+def involved_in(request: AgencyRequest) -> set[int]:
+    """Who submitted or reviewed the request: none of them may search it or verify a search
+    under it (separation of duties)."""
+    return {request.submitted_by} | {r.reviewer_id for r in request.reviews}
+
+
 def awaiting_review(session: Session, level: Level) -> list[AgencyRequest]:
     """The requests in review whose next decision is `level`'s, oldest first: a reviewer's
     queue."""
@@ -181,7 +187,7 @@ def _assignable_operators(
     missing = sorted(set(usernames) - {o.username for o in operators})
     if missing:
         raise Refusal(Code.unknown_operator, f"{missing[0]} is not an active operator's account.")
-    involved = {request.submitted_by} | {r.reviewer_id for r in request.reviews}
+    involved = involved_in(request)
     if any(o.id in involved for o in operators):
         raise Refusal(
             Code.separation_of_duties,

@@ -28,7 +28,7 @@ from app.gallery.photos import read_enrolled
 from app.gallery.service import Hits
 from app.requests.models import AgencyRequest
 from app.requests.rules import Status
-from app.requests.workflow import COMPONENT, get_request, request_ref
+from app.requests.workflow import COMPONENT, get_request, involved_in, request_ref
 from app.searches.models import (
     CandidateConclusion,
     Disclosure,
@@ -64,7 +64,7 @@ def authorise_search(session: Session, request_id: int, operator: int, course: s
         request.searches_allowed,
         datetime.now(UTC),
         operator,
-        {request.submitted_by} | {r.reviewer_id for r in request.reviews},
+        involved_in(request),
         {a.operator_id for a in request.operators},
     )
 
@@ -215,10 +215,21 @@ def _undecided(search: Search) -> None:
         )
 
 
-def examiner_probe(session: Session, search_id: int, examiner: int, keys: TemplateKeys) -> Probe:
-    """The probe as kept, for an examiner of an undecided search; the read is audited."""
+def _comparing(session: Session, search_id: int, examiner: int) -> Search:
+    """The search, for one of its examiners who is still comparing: it is undecided and they
+    have not concluded (the photos serve the comparison, and nothing after it)."""
     search = examined_by(session, search_id, examiner)
     _undecided(search)
+    if session.get(Examination, (search_id, examiner)) is not None:
+        raise Refusal(
+            Code.already_examined, "You have recorded your conclusions on this search already."
+        )
+    return search
+
+
+def examiner_probe(session: Session, search_id: int, examiner: int, keys: TemplateKeys) -> Probe:
+    """The probe as kept, for an examiner still comparing; the read is audited."""
+    _comparing(session, search_id, examiner)
     kept = session.get(KeptProbe, search_id)
     if kept is None:
         raise Refusal(Code.probe_not_kept, "The search's probe is no longer kept.")
@@ -242,7 +253,10 @@ def candidate_photos(session: Session, candidate: SearchCandidate) -> list[Photo
 
 
 def _candidate(search: Search, ref: str) -> SearchCandidate:
-    candidate = next((c for c in search.candidates if secrets.compare_digest(c.ref, ref)), None)
+    sent = ref.encode()
+    candidate = next(
+        (c for c in search.candidates if secrets.compare_digest(c.ref.encode(), sent)), None
+    )
     if candidate is None:
         raise Refusal(Code.no_such_candidate, "The search has no candidate by that reference.")
     return candidate
@@ -252,9 +266,8 @@ def examiner_photo(
     session: Session, search_id: int, examiner: int, ref: str, number: int, store: Path | None
 ) -> bytes:
     """Enrolled photo `number` (1: the one that matched) of a candidate, from the photo store,
-    for an examiner of an undecided search; the read is audited by identifiers only."""
-    search = examined_by(session, search_id, examiner)
-    _undecided(search)
+    for an examiner still comparing; the read is audited by identifiers only."""
+    search = _comparing(session, search_id, examiner)
     candidate = _candidate(search, ref)
     if candidate.record_id is None:
         raise Refusal(Code.record_purged, "That candidate's licence record has since been purged.")
@@ -273,7 +286,7 @@ def examiner_photo(
         "success",
         search_ref(search_id),
         candidate=candidate.rank,
-        photo=f"photo:{photo.id}",
+        photo=number,
     )
     return data
 
@@ -288,8 +301,7 @@ def take_verification(session: Session, search_id: int, examiner: int, course: s
             Code.verification_not_needed, "This search's release needs one examiner only."
         )
     request = get_request(session, search.request_id)
-    involved = {search.operator_id, request.submitted_by} | {r.reviewer_id for r in request.reviews}
-    if examiner in involved:
+    if examiner == search.operator_id or examiner in involved_in(request):
         raise Refusal(
             Code.separation_of_duties,
             "The verifying examiner may not have run the search, submitted or reviewed its "
@@ -337,7 +349,7 @@ def awaiting_verification(session: Session, examiner: int) -> list[Search]:
     mine = []
     for search in searches:
         request = get_request(session, search.request_id)
-        if examiner not in {request.submitted_by} | {r.reviewer_id for r in request.reviews}:
+        if examiner not in involved_in(request):
             mine.append(search)
     return mine
 
@@ -362,8 +374,7 @@ def examine(
     once the examiners the search needs have all concluded, decide it: a release only when
     each identified the same candidate, which discloses that person's five fields to the
     requesting agency; a disagreement releases nothing and is recorded."""
-    search = examined_by(session, search_id, examiner)
-    _undecided(search)
+    search = _comparing(session, search_id, examiner)
     if not trained(session, examiner, course):
         raise Refusal(Code.training_expired, "Your face-search certification is not current.")
     ranks = [(_candidate(search, ref).rank, conclusion) for ref, conclusion, _ in concluded]
@@ -373,13 +384,19 @@ def examine(
     counted = rows_changed(
         session,
         update(Search)
-        .where(Search.id == search_id, Search.decision.is_(None))
+        .where(
+            Search.id == search_id,
+            Search.decision.is_(None),
+            Search.candidates_purged_at.is_(None),
+        )
         .values(examinations_recorded=Search.examinations_recorded + 1)
         .execution_options(synchronize_session=False),
     )
     if counted != 1:
-        raise Refusal(Code.already_decided, "This search has already been decided.")
-    if session.get(Examination, (search_id, examiner)) is not None:
+        session.refresh(search)
+        _undecided(search)  # decided, or purged, since it was read: say which
+        raise Refusal(Code.conflict, "The search changed during the examination; try again.")
+    if session.get(Examination, (search_id, examiner)) is not None:  # concluded meanwhile
         raise Refusal(
             Code.already_examined, "You have recorded your conclusions on this search already."
         )

@@ -87,6 +87,11 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("disclosures") as batch:
         batch.add_column(sa.Column("shown_at", sa.DateTime(timezone=True), nullable=True))
+    # Every release made before was shown to its operator when it was made.
+    disclosures = sa.table(
+        "disclosures", sa.column("shown_at", sa.DateTime), sa.column("released_at", sa.DateTime)
+    )
+    op.execute(disclosures.update().values(shown_at=disclosures.c.released_at))
     with op.batch_alter_table("audit_log") as batch:
         batch.alter_column(
             "outcome", existing_type=sa.String(length=32), type_=sa.String(length=64)

@@ -27,6 +27,8 @@ router = APIRouter(
 )
 _COMPONENT = "oversight"
 Auditor = Annotated[Caller, Depends(require(Permission.read_audit))]
+# What an audit filter may hold: printable ASCII, as the identifiers the log records are.
+PRINTABLE = r"^[\x20-\x7e]*$"
 
 
 @router.get("/reports/transparency", response_model=TransparencyReport)
@@ -71,9 +73,15 @@ def read_audit_log(
     caller: Auditor,
     after: Annotated[int, Query(ge=0, le=MAX_ROW_ID, description="Entries after this number")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    actor: Annotated[str | None, Query(max_length=64, description="e.g. account:7")] = None,
-    event_type: Annotated[str | None, Query(max_length=64, description="e.g. search")] = None,
-    object_id: Annotated[str | None, Query(max_length=64, description="e.g. request:12")] = None,
+    actor: Annotated[
+        str | None, Query(max_length=100, pattern=PRINTABLE, examples=["account:7"])
+    ] = None,
+    event_type: Annotated[
+        str | None, Query(max_length=64, pattern=PRINTABLE, examples=["search"])
+    ] = None,
+    object_id: Annotated[
+        str | None, Query(max_length=100, pattern=PRINTABLE, examples=["request:12"])
+    ] = None,
     since: Annotated[datetime | None, Query(description="At or after this time")] = None,
     until: Annotated[datetime | None, Query(description="Before this time")] = None,
 ) -> list[AuditEntryView]:

@@ -46,7 +46,7 @@ from app.searches.workflow import (
 )
 from auth import Permission
 from matcher import Box, sniff_format
-from matcher.framing import framed_face
+from matcher.framing import framed_face, pixels_only
 
 router = APIRouter(
     prefix="/v1",
@@ -159,12 +159,12 @@ CandidateRef = Annotated[str, Path(max_length=32)]
 PhotoNumber = Annotated[int, Path(ge=1, le=1000)]
 
 
-def photo_response(data: bytes) -> Response:
-    """A face photo: never cached, by the browser or anything between."""
-    kind = sniff_format(data)
+def photo_response(jpeg: bytes) -> Response:
+    """A face photo, re-encoded to its pixels: never cached, by the browser or anything
+    between."""
     return Response(
-        data,
-        media_type="image/png" if kind == "PNG" else "image/jpeg",
+        jpeg,
+        media_type="image/jpeg",
         headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
     )
 
@@ -215,7 +215,8 @@ def read_probe(
     ):
         with session.begin():
             probe = examiner_probe(session, search_id, examiner.id, services.keys)
-    return photo_response(framed_face(probe.data, probe.face_box) if framed else probe.data)
+    data, box = probe.data, probe.face_box
+    return photo_response(framed_face(data, box) if framed else pixels_only(data))
 
 
 @router.get(
@@ -239,7 +240,7 @@ def read_candidate_photo(
     ):
         with session.begin():
             data = examiner_photo(session, search_id, examiner.id, ref, number, store)
-    return photo_response(data)
+    return photo_response(pixels_only(data))
 
 
 @router.post("/searches/{search_id}/verification", response_model=SearchView)
@@ -284,7 +285,7 @@ def examination(
             )
 
 
-@router.get("/searches/{search_id}/release", response_model=Release)
+@router.post("/searches/{search_id}/release", response_model=Release, name="search.release")
 def release(search_id: RowId, session: SessionDep, operator: Examiner) -> Release:
     """The release a verifier's examination made, shown once to the operator who searched."""
     with trail.refusals_recorded(
