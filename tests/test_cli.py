@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from itertools import islice
 from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import func, select, text, update
+from sqlalchemy import MetaData, func, insert, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.accounts.models import Account, AccountChange
@@ -31,6 +31,7 @@ from app.core.tables import metadata
 from app.enrolment.local import Enrolment, Reject, stored_photos
 from app.gallery.models import LicenseRecord, Template
 from app.gallery.service import Gallery
+from app.searches.models import Disclosure, Search
 from auth import Role
 from matcher import Matcher, MatchRule, load_engine
 from matcher.operating_point import load_operating_point
@@ -72,6 +73,53 @@ def test_a_database_of_the_unit_admin_spelling_is_migrated_to_the_levels(
     with session_factory(engine)() as session:
         assert session.get_one(Account, 1).role is Role.unit_administrator
         assert session.get_one(AccountChange, 1).role is Role.unit_administrator
+    engine.dispose()
+
+
+def test_searches_made_before_human_review_get_references_and_count_as_shown(
+    database_url: str,
+) -> None:
+    """0007 gives the candidates of a 0006 search a reference each, and marks the releases
+    made then as shown: they were, when the operator confirmed them."""
+    engine = make_engine(database_url)
+    migrate(engine, "0006")
+    tables = MetaData()
+    tables.reflect(engine)
+    now = datetime.now(UTC)
+
+    def filled(table: str, **given: object) -> dict[str, object]:
+        """A row of `table` at 0006: `given`, and a plain value in every other required column."""
+        row = dict(given)
+        for column in tables.tables[table].columns:
+            if column.name in row or column.nullable or column.primary_key:
+                continue
+            kind = column.type.python_type
+            plain = {str: "x", int: 1, bool: False, float: 0.5, datetime: now, date: now.date()}
+            row[column.name] = plain.get(kind, b"x")
+        return row
+
+    with engine.begin() as connection:
+        for table, given in (
+            ("accounts", {"id": 1, "username": "olga.operator", "role": "operator"}),
+            ("requests", {"id": 1, "submitted_by": 1, "status": "approved", "statutes": "[]"}),
+            ("license_records", {"id": 1, "license_number": "WDL0OLD00001"}),
+            ("searches", {"id": 1, "request_id": 1, "operator_id": 1, "decision": "confirmed"}),
+            ("search_candidates", {"search_id": 1, "rank": 1, "record_id": 1}),
+            ("search_candidates", {"search_id": 1, "rank": 2, "record_id": 1}),
+            ("disclosures", {"id": 1, "search_id": 1, "request_id": 1, "released_by": 1}),
+        ):
+            connection.execute(insert(tables.tables[table]).values(filled(table, **given)))
+    migrate(engine)
+    with session_factory(engine)() as session:
+        refs = [c.ref for c in session.get_one(Search, 1).candidates]
+        assert len(set(refs)) == 2 and all(len(ref) >= 16 for ref in refs)
+        disclosure = session.get_one(Disclosure, 1)
+        assert disclosure.shown_at == disclosure.released_at
+    # SQLite's tables were rebuilt with references unenforced; every later connection
+    # enforces them again.
+    with engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     engine.dispose()
 
 

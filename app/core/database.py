@@ -104,6 +104,21 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to the newest Alembic revision (or to `revision`, to test one)."""
     config = Config()
     config.set_main_option("script_location", str(files("migrations")))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+    with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # A batch migration rebuilds a table by copying it, and SQLite will not drop a
+            # table others refer to while it enforces foreign keys: off for the migration
+            # (it must be set outside a transaction), every reference checked after it, and
+            # the connection never handed out again.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
+        with connection.begin():
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
+            if sqlite:
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                if broken:
+                    raise RuntimeError(f"the migration left broken references: {broken[:5]}")
+        if sqlite:
+            connection.invalidate()
