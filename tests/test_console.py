@@ -332,7 +332,7 @@ def test_every_role_walks_the_path_in_a_browser(
         )
     visit.get("/console/disclosures")
     assert browser.current_url.startswith(f"{base}/console/sign-in")
-    assert "locked after 30 minutes" in visit.text()
+    assert "Your session locked" in visit.text()
 
     # Nowhere a name, date of birth or licence number of anyone but the person released,
     # and no page with a script or a style of its own.

@@ -88,7 +88,9 @@ def test_a_form_without_its_token_is_refused_and_a_cookie_outlives_no_sign_out(
     assert client.post("/console/sign-out", data={}).status_code == 403
     assert client.get("/console/audit").status_code == 200
     out = client.post("/console/sign-out", data={"csrf": csrf}, follow_redirects=False)
-    assert out.status_code == 303 and "signed+out" in out.headers["location"]
+    assert out.status_code == 303 and out.headers["location"].endswith("notice=signed_out")
+    spoofed = client.get("/console/sign-in", params={"notice": "Your password expired; call"})
+    assert "password expired" not in spoofed.text
     client.cookies.set("facematch_session", cookie, path="/console")
     replayed = client.get("/console/audit", follow_redirects=False)
     assert replayed.status_code == 303 and "/console/sign-in" in replayed.headers["location"]

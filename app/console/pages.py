@@ -31,7 +31,7 @@ from app.api.routers import requests as requests_api
 from app.api.routers import searches as searches_api
 from app.api.schemas import RowId
 from app.audit import trail
-from app.console.render import go, page
+from app.console.render import NOTICES, go, page
 from app.console.sessions import (
     COOKIE,
     SessionPolicy,
@@ -46,9 +46,9 @@ from app.core.refusals import Code, Refusal
 from app.gallery.release import LicenseNumber
 from app.requests.schemas import NewReview
 from app.requests.workflow import assigned_to, awaiting_review
-from app.searches.models import Disclosure, Search
 from app.searches.rules import Conclusion
 from app.searches.schemas import Examination
+from app.searches.workflow import undecided_searches_of, unshown_releases_of
 from auth import LEVEL_ROLE, Permission, Role, SubjectKind
 from matcher import Box, FaceRefusal
 from matcher.framing import framed_face
@@ -203,9 +203,9 @@ def _anonymous_post(request: Request, form: FormData) -> None:
 
 @router.get("/sign-in", response_class=HTMLResponse)
 def sign_in_page(
-    request: Request, notice: Annotated[str, Query(max_length=300)] = ""
+    request: Request, notice: Annotated[str, Query(max_length=64)] = ""
 ) -> HTMLResponse:
-    return anonymous_page(request, "sign_in.html", notice=notice)
+    return anonymous_page(request, "sign_in.html", notice=NOTICES.get(notice, ""))
 
 
 @router.post("/sign-in")
@@ -288,7 +288,7 @@ def confirm_second_factor(
     login_api.confirm_totp_code(
         parsed(TotpCode, {"code": text(form, "code")}), caller, services, session
     )
-    return go("/console/sign-in?notice=Your+second+factor+is+set+up.+Sign+in+with+a+code.")
+    return go("/console/sign-in?notice=second_factor")
 
 
 @router.post("/sign-out")
@@ -298,7 +298,7 @@ def sign_out(request: Request, form: Fields, session: SessionDep) -> Response:
     check_csrf(token, text(form, "csrf"))
     with session.begin():
         close_session(session, token, datetime.now(UTC))
-    response = go("/console/sign-in?notice=You+have+signed+out.")
+    response = go("/console/sign-in?notice=signed_out")
     response.delete_cookie(COOKIE, path="/console")
     return response
 
@@ -357,20 +357,8 @@ def operator_page(
     caller = viewer.admitted(session, request, Permission.search)
     with session.begin():
         work = assigned_to(session, caller.id, datetime.now(UTC))
-        undecided = session.scalars(
-            select(Search)
-            .where(
-                Search.operator_id == caller.id,
-                Search.decision.is_(None),
-                Search.candidates_purged_at.is_(None),
-            )
-            .order_by(Search.searched_at)
-        ).all()
-        unshown = session.scalars(
-            select(Disclosure.search_id).where(
-                Disclosure.released_by == caller.id, Disclosure.shown_at.is_(None)
-            )
-        ).all()
+        undecided = undecided_searches_of(session, caller.id)
+        unshown = unshown_releases_of(session, caller.id)
     queue = searches_api.verification_queue(session, caller).searches
     return show(
         request,

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -43,14 +42,22 @@ def go(path: str) -> RedirectResponse:
     return RedirectResponse(path, status_code=303, headers=PAGE_HEADERS)
 
 
-_SIGN_IN_AGAIN = {Code.console_signed_out, Code.console_locked, Code.not_authenticated}
+# What the sign-in page may say, by name: a link cannot put words of its own on it.
+NOTICES = {
+    "signed_out": "You have signed out.",
+    "second_factor": "Your second factor is set up. Sign in with a code from it.",
+    Code.console_signed_out.name: "Sign in to use the console.",
+    Code.not_authenticated.name: "Sign in to use the console.",
+    Code.console_locked.name: "Your session locked after a time without use, or reached its "
+    "longest; sign in again.",
+}
 
 
 def refusal_page(request: Request, code: Code, message: str) -> Response:
     """A refusal on a console page: the sign-in page where the session is gone, else the
     refusal's sentence and code on a page of its own, with its status."""
-    if code in _SIGN_IN_AGAIN:
-        return go(f"/console/sign-in?notice={quote(message)}")
+    if code.name in NOTICES:
+        return go(f"/console/sign-in?notice={code.name}")
     token = request.cookies.get(COOKIE)
     return page(
         request,

@@ -354,6 +354,33 @@ def awaiting_verification(session: Session, examiner: int) -> list[Search]:
     return mine
 
 
+def undecided_searches_of(session: Session, operator: int) -> list[Search]:
+    """The operator's own searches still awaiting a decision, oldest first."""
+    return list(
+        session.scalars(
+            select(Search)
+            .where(
+                Search.operator_id == operator,
+                Search.decision.is_(None),
+                Search.candidates_purged_at.is_(None),
+            )
+            .order_by(Search.searched_at)
+        )
+    )
+
+
+def unshown_releases_of(session: Session, operator: int) -> list[int]:
+    """The searches whose release, made by a verifier's examination, the operator who ran
+    them has not yet been shown."""
+    return list(
+        session.scalars(
+            select(Disclosure.search_id).where(
+                Disclosure.released_by == operator, Disclosure.shown_at.is_(None)
+            )
+        )
+    )
+
+
 @dataclass(frozen=True)
 class Examined:
     """What an examination did: the search as it now stands, and the release to show the
