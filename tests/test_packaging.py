@@ -69,6 +69,14 @@ def test_the_wheel_installs_from_the_lock_and_its_commands_start(tmp_path: Path)
     # Some commands import a package only when they run (calibration's SciPy is slow to
     # load), and the migrations are data beside the code: both must be in the wheel.
     run(clean / "bin" / "python", "-c", "import calibration.calibrate")
+    # The console's templates, script and style sheet are data too: a page drawn from the
+    # installed package finds them.
+    page = (
+        "from app.console.render import STATIC, templates;"
+        "templates.get_template('review.html');"
+        "print(sorted(p.name for p in STATIC.iterdir()))"
+    )
+    assert "console.js" in run(clean / "bin" / "python", "-c", page)
     database = f"sqlite:///{tmp_path / 'facematch.db'}"
     upgraded = subprocess.run(
         [facematch, "db", "upgrade"],
@@ -77,4 +85,4 @@ def test_the_wheel_installs_from_the_lock_and_its_commands_start(tmp_path: Path)
         text=True,
     )
     assert upgraded.returncode == 0, upgraded.stderr
-    assert "Running upgrade 0005 -> 0006" in upgraded.stderr, upgraded.stderr
+    assert "Running upgrade 0007 -> 0008" in upgraded.stderr, upgraded.stderr
