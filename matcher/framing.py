@@ -29,6 +29,34 @@ def pixels_only(data: bytes, limits: DecodeLimits | None = None) -> bytes:
     return _jpeg(decode_image(data, limits or DecodeLimits()))
 
 
+def faces_marked(
+    data: bytes, boxes: list[Box], width: int = 800, limits: DecodeLimits | None = None
+) -> bytes:
+    """The whole photo, at most `width` pixels wide, each face boxed and numbered from 1 in
+    the order given: for picking the one to search with."""
+    rgb = decode_image(data, limits or DecodeLimits()).copy()
+    scale = min(1.0, width / rgb.shape[1])
+    if scale < 1:
+        size = (round(rgb.shape[1] * scale), round(rgb.shape[0] * scale))
+        rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    thickness = max(2, round(rgb.shape[1] / 300))
+    for number, box in enumerate(boxes, start=1):
+        corner = (round(box.left * scale), round(box.top * scale))
+        far = (round(box.right * scale), round(box.bottom * scale))
+        cv2.rectangle(rgb, corner, far, (255, 210, 0), thickness)
+        label = (corner[0], max(corner[1] - 2 * thickness, 12 * thickness))
+        cv2.putText(
+            rgb,
+            str(number),
+            label,
+            cv2.FONT_HERSHEY_SIMPLEX,
+            thickness / 2,
+            (255, 210, 0),
+            thickness,
+        )
+    return _jpeg(rgb)
+
+
 def framed_face(
     data: bytes, box: Box, size: int = 320, limits: DecodeLimits | None = None
 ) -> bytes:

@@ -156,6 +156,8 @@ def test_a_photo_with_several_faces_is_searched_with_the_face_picked(
     files = {"probe": ("group.jpg", sample("two_people.jpg"), "image/jpeg")}
     picking = client.post(path, data={"csrf": csrf}, files=files)
     assert picking.status_code == 200 and "The photo shows 2 faces" in picking.text
+    marked = client.get(f"/console/requests/{request_id}/faces")
+    assert marked.status_code == 200 and marked.headers["content-type"] == "image/jpeg"
     face = client.get(f"/console/requests/{request_id}/faces/2")
     assert face.status_code == 200 and face.headers["cache-control"] == "no-store"
     picked = client.post(path, data={"csrf": csrf, "face": "2"}, follow_redirects=False)

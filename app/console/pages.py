@@ -51,7 +51,7 @@ from app.searches.schemas import Examination
 from app.searches.workflow import undecided_searches_of, unshown_releases_of
 from auth import LEVEL_ROLE, Permission, Role, SubjectKind
 from matcher import Box, FaceRefusal
-from matcher.framing import framed_face
+from matcher.framing import faces_marked, framed_face
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -419,6 +419,16 @@ def search(
         return show(request, "pick_face.html", viewer, request_id=request_id, faces=refusal.faces)
     pending_probes.drop(viewer.token, request_id)
     return go(f"/console/searches/{result.search_id}")
+
+
+@router.get("/requests/{request_id}/faces")
+def pending_photo(
+    request_id: RowId, request: Request, viewer: ViewerDep, session: SessionDep
+) -> Response:
+    """The photo awaiting the operator's pick, its faces boxed and numbered."""
+    viewer.admitted(session, request, Permission.search)
+    data, faces = pending_probes.get(viewer.token, request_id)
+    return searches_api.photo_response(faces_marked(data, faces))
 
 
 @router.get("/requests/{request_id}/faces/{number}")
