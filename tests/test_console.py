@@ -23,10 +23,10 @@ import httpx
 import pyotp
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.wait import WebDriverWait
 
 from app.core.settings import Settings
@@ -97,7 +97,8 @@ def browser(tmp_path: Path) -> Iterator[WebDriver]:
 
 class Authenticator:
     """A person's authenticator app: a code of a step not used yet, waiting for one if need
-    be (the service takes each step once, within one step of now)."""
+    be. The service takes each step once, within one step of its own now; never the step
+    before this one, which a step boundary crossed on the way would put out of reach."""
 
     def __init__(self, key: str) -> None:
         self.totp, self.last = pyotp.TOTP(key), -1
@@ -105,7 +106,7 @@ class Authenticator:
     def code(self) -> str:
         while True:
             now = self.totp.timecode(datetime.now(UTC))
-            step = max(self.last + 1, now - 1)
+            step = max(self.last + 1, now)
             if step <= now + 1:
                 self.last = step
                 return self.totp.generate_otp(step)
@@ -143,10 +144,15 @@ class Visit:
         self.keep(self.driver.current_url)
 
     def click(self, selector: str) -> None:
-        """Click what sends the browser to another page, and wait until it is there."""
-        page = self.driver.find_element(By.TAG_NAME, "html")
+        """Click what sends the browser to another page, and wait until it is there and
+        loaded: a mark left on this page's window is gone from the next one's."""
+        self.driver.execute_script("window.facematchLeaving = true")
         self.driver.find_element(By.CSS_SELECTOR, selector).click()
-        WebDriverWait(self.driver, 30).until(expected_conditions.staleness_of(page))
+        WebDriverWait(self.driver, 30, ignored_exceptions=(WebDriverException,)).until(
+            lambda driver: driver.execute_script(
+                "return !window.facematchLeaving && document.readyState === 'complete'"
+            )
+        )
 
     def text(self) -> str:
         return self.driver.find_element(By.TAG_NAME, "main").text

@@ -52,10 +52,16 @@ def search_ref(search_id: int) -> str:
     return f"search:{search_id}"
 
 
-def authorise_search(session: Session, request_id: int, operator: int, course: str) -> None:
-    """Refuse, with the specific reason, a search the operator may not make now."""
+def _certified(session: Session, operator: int, course: str) -> None:
+    """Refuse an operator whose face-search training is not current: searching, verifying
+    and examining all need it."""
     if not trained(session, operator, course):
         raise Refusal(Code.training_expired, "Your face-search certification is not current.")
+
+
+def authorise_search(session: Session, request_id: int, operator: int, course: str) -> None:
+    """Refuse, with the specific reason, a search the operator may not make now."""
+    _certified(session, operator, course)
     request = get_request(session, request_id)
     check_search(
         request.status,
@@ -307,8 +313,7 @@ def take_verification(session: Session, search_id: int, examiner: int, course: s
             "The verifying examiner may not have run the search, submitted or reviewed its "
             "request.",
         )
-    if not trained(session, examiner, course):
-        raise Refusal(Code.training_expired, "Your face-search certification is not current.")
+    _certified(session, examiner, course)
     if search.verifier_id == examiner:
         return search
     taken = rows_changed(
@@ -402,8 +407,7 @@ def examine(
     each identified the same candidate, which discloses that person's five fields to the
     requesting agency; a disagreement releases nothing and is recorded."""
     search = _comparing(session, search_id, examiner)
-    if not trained(session, examiner, course):
-        raise Refusal(Code.training_expired, "Your face-search certification is not current.")
+    _certified(session, examiner, course)
     ranks = [(_candidate(search, ref).rank, conclusion) for ref, conclusion, _ in concluded]
     check_conclusions([c.rank for c in search.candidates], ranks)
     # Counting the examination first locks the search's row: of two examiners concluding at
