@@ -2,11 +2,11 @@
 # embedded SQLite database and local index (in development mode unless FACEMATCH_ENVIRONMENT
 # says otherwise: tokens are signed with a key made up for the run); `make test` checks the
 # code (`make lint`) then runs the tests against SQLite and a throwaway PostgreSQL server,
-# with Debian's Chromium for the console's browser tests (each installed when missing), two at a time
-# (pytest-xdist): most tests wait on a subprocess, a server or the database as much as they
-# compute, and each heavy one runs its own worker processes, so two keep two cores busy
-# without running short of memory. Both create the virtual environment and install into it
-# from the lock files (requirements/), every file checked against its hash.
+# the console's in Debian's Chromium (each installed where missing), two at a time
+# (pytest-xdist): most tests wait on a subprocess, a server, the database or the browser as
+# much as they compute, and each heavy one runs its own worker processes, so two keep two
+# cores busy without running short of memory. Both create the virtual environment and
+# install into it from the lock files (requirements/), every file checked against its hash.
 
 PYTHON ?= python3
 VENV := .venv
