@@ -35,7 +35,7 @@ from public_sets import DATASETS
 from runner import ROOT, machine, write
 
 from app.audit.keys import new_signing_key
-from app.enrolment.demo import DEMO_COLUMNS, lfw_demo_rows
+from app.enrolment.demo import DEMO_COLUMNS, demo_request, lfw_demo_rows
 from app.requests.rules import required_levels
 from auth import LEVEL_ROLE, Role
 from index import new_key
@@ -219,18 +219,8 @@ def approved_request(client: httpx.Client, service: Service) -> tuple[int, dict[
     """An approved request the review system submitted (a local narcotics case), and the
     operator's headers."""
     agency = Agency(client, service)
-    body = {
-        "agency_name": "Olympia Police Department",
-        "agency_code": "OPD",
-        "agency_kind": "local",
-        "case_number": "OPD-2026-0412",
-        "requesting_officer": "Det. R. Alvarez",
-        "crime": {"category": "narcotics", "statutes": ["RCW 69.50.401"]},
-        "legal_process": "subpoena",
-        "narrative": "Surveillance still from a controlled buy; suspect unidentified.",
-    }
     system = name(Role.review_system)
-    request_id = agency.call("/v1/requests", body, system)["id"]
+    request_id = agency.call("/v1/requests", demo_request(), system)["id"]
     for level in required_levels(False):
         role = LEVEL_ROLE[level]
         decision: dict[str, Any] = {"decision": "approve", "reason": "a specific crime"}

@@ -15,7 +15,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
-from sqlalchemy import select, text, update
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.accounts.models import Account
@@ -555,6 +555,11 @@ def test_a_photo_missing_or_changed_in_the_store_is_refused_never_shown(
         services.settings = settings.model_copy(update={"photo_store": setup()})
         refused = client.get(photo, headers=olga)
         assert refused.status_code == 409 and refused.json()["code"] == expected
+    # An insider who deletes the kept probe leaves nothing to show, and says so.
+    with sessions.begin() as session:
+        session.execute(delete(KeptProbe))
+    gone = client.get(f"/v1/searches/{found['search_id']}/probe", headers=olga)
+    assert gone.status_code == 409 and gone.json()["code"] == "probe_not_kept"
 
 
 def test_retention_deletes_candidate_lists_then_probe_hashes_and_the_log_still_verifies(

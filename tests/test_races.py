@@ -56,12 +56,14 @@ def outcomes(sessions: sessionmaker[Session], event: str) -> Counter[str]:
         )
 
 
-def undecided_search(sessions: sessionmaker[Session], staff: Staff, examiners: int = 1) -> int:
+def undecided_search(
+    sessions: sessionmaker[Session], staff: Staff, examiners: int = 1, verifier: bool = True
+) -> int:
     """A search with one candidate, waiting for its examination (written as the search route
     would leave it: the race is in the examination); with two examiners, Vera verifies."""
     clerk = staff.add("rita.records", Role.records_clerk)
     operator = staff.add("olga.operator", Role.operator)
-    verifier = staff.add("vera.verifier", Role.operator) if examiners > 1 else None
+    verifying = staff.add("vera.verifier", Role.operator) if examiners > 1 and verifier else None
     with sessions.begin() as session:
         record = LicenseRecord(
             license_number="WDL0RACE001",
@@ -100,7 +102,7 @@ def undecided_search(sessions: sessionmaker[Session], staff: Staff, examiners: i
             margin=0.0,
             operating_point_sha256="0" * 64,
             examiners_required=examiners,
-            verifier_id=verifier,
+            verifier_id=verifying,
             examinations_recorded=0,
             candidates=[
                 SearchCandidate(rank=1, ref="the-candidate", record_id=record.id, distance=0.3)
@@ -291,3 +293,24 @@ def test_the_first_administrator_is_made_once_however_many_commands_ask_at_once(
     assert results == {"made": 1, "administrator_exists": TIMES - 1}
     with sessions() as session:
         assert administrator_accounts(session) == 1
+
+
+def test_one_verifier_takes_a_search_whoever_asks_at_once(
+    served: httpx.Client, sessions: sessionmaker[Session], staff: Staff
+) -> None:
+    search_id = undecided_search(sessions, staff, examiners=2, verifier=False)
+    operators = [f"op{n}.operator" for n in range(TIMES // 2)]
+    for username in operators:
+        staff.add(username, Role.operator)
+    path = f"/v1/searches/{search_id}/verification"
+    answers = at_once([partial(served.post, path, headers=staff.headers(u)) for u in operators * 2])
+    taken = [a for a in answers if a.status_code == 200]
+    assert taken and {a.json()["examiner"] for a in taken} == {"verifier"}
+    with sessions() as session:
+        verifier = session.get_one(Search, search_id).verifier_id
+    # Only the one who took it hears yes (again, if they asked twice); every other is refused.
+    assert {staff.ids[u] for u in operators} >= {verifier}
+    assert len(taken) <= 2
+    refused = [a.json()["code"] for a in answers if a.status_code != 200]
+    assert set(refused) == {"verifier_taken"} and len(refused) >= TIMES - 2
+    assert outcomes(sessions, "search.verification")["success"] == 1

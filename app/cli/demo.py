@@ -28,7 +28,7 @@ from app.cli.common import actor, keys_or_exit, open_database
 from app.cli.gallery import FaceOption, enrolment_for, record_enrolment
 from app.core.composition import account_policy, request_policy
 from app.core.settings import Settings
-from app.enrolment.demo import DEMO_COLUMNS, lfw_demo_rows
+from app.enrolment.demo import DEMO_COLUMNS, demo_request, lfw_demo_rows
 from app.enrolment.local import read_manifest
 from app.requests.schemas import NewRequest
 from app.requests.workflow import attach_court_order, submit
@@ -136,23 +136,14 @@ def demo(
     policy = account_policy(settings, keys)
     with sessions.begin() as session:
         codes, system, secret = _agency(session, policy, settings.operator_course)
+        order = {
+            "court": "Thurston County Superior Court",
+            "judge": "Hon. M. Chen",
+            "signed_on": str(date.today() - timedelta(days=2)),
+            "document_sha256": hashlib.sha256(ORDER).hexdigest(),
+        }
         body = NewRequest.model_validate(
-            {
-                "agency_name": "Olympia Police Department",
-                "agency_code": "OPD",
-                "agency_kind": "local",
-                "case_number": "OPD-2026-0412",
-                "requesting_officer": "Det. R. Alvarez",
-                "crime": {"category": "narcotics", "statutes": ["RCW 69.50.401"]},
-                "legal_process": "court_order",
-                "court_order": {
-                    "court": "Thurston County Superior Court",
-                    "judge": "Hon. M. Chen",
-                    "signed_on": str(date.today() - timedelta(days=2)),
-                    "document_sha256": hashlib.sha256(ORDER).hexdigest(),
-                },
-                "narrative": "Still from a controlled buy; the seller is unidentified.",
-            }
+            demo_request(legal_process="court_order", court_order=order)
         )
         request = submit(session, body, request_policy(settings), system)
         attach_court_order(session, request.id, system, ORDER, keys)

@@ -1,4 +1,5 @@
-"""Made-up licence records for the LFW photos, so the public data set can stand in for a gallery."""
+"""Made-up licence records for the LFW photos, so the public data set can stand in for a
+gallery, and a made-up request to search them under."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import string
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 from app.enrolment.local import PHOTO_COLUMN
 from app.gallery.release import RELEASED_FIELDS
@@ -47,3 +49,20 @@ def lfw_demo_rows(
             "date_of_birth": born.isoformat(),
             "photo": f"{name}/{name}_{photo:04d}.jpg",
         }
+
+
+def demo_request(**changes: Any) -> dict[str, Any]:
+    """A request, as the review system submits it, that passes screening: a local police
+    narcotics case with a subpoena; `changes` replace its fields."""
+    body: dict[str, Any] = {
+        "agency_name": "Olympia Police Department",
+        "agency_code": "OPD",
+        "agency_kind": "local",
+        "case_number": "OPD-2026-0412",
+        "requesting_officer": "Det. R. Alvarez",
+        "crime": {"category": "narcotics", "statutes": ["RCW 69.50.401"]},
+        "legal_process": "subpoena",
+        "narrative": "Surveillance still from a controlled buy; suspect unidentified.",
+    }
+    body.update(changes)
+    return body

@@ -11,25 +11,13 @@ from typing import Any
 
 import httpx
 
+from app.enrolment.demo import demo_request
 from app.requests.rules import required_levels
 from auth import LEVEL_ROLE, Role
 from tests.support.staff import REVIEWERS, Staff
 
-
-def request_body(**changes: Any) -> dict[str, Any]:
-    """A request that passes screening: a local police narcotics case with a subpoena."""
-    body: dict[str, Any] = {
-        "agency_name": "Olympia Police Department",
-        "agency_code": "OPD",
-        "agency_kind": "local",
-        "case_number": "OPD-2026-0412",
-        "requesting_officer": "Det. R. Alvarez",
-        "crime": {"category": "narcotics", "statutes": ["RCW 69.50.401"]},
-        "legal_process": "subpoena",
-        "narrative": "Surveillance still from a controlled buy; suspect unidentified.",
-    }
-    body.update(changes)
-    return body
+# A request that passes screening: a local police narcotics case with a subpoena.
+request_body = demo_request
 
 
 # A court order's document as an agency would send it (a PDF), and the order it is.
