@@ -1,6 +1,6 @@
 """Search at state scale: exact FAISS search beside IVF, HNSW and the service's own index in
 its shortlist layouts (product-quantised codes, re-ranked exactly), on synthetic galleries of
-100k and 1M templates (10M with --huge).
+100k and 1M templates; with --huge, 10M alone, in as little memory as they fit in.
 
 The galleries are drawn by benchmarks/synthetic.py from each engine's LFW templates: people
 with the between-identity spread of real people, each holding one to four photos (renewals)
@@ -30,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -43,21 +43,22 @@ from runner import ROOT, machine, write
 
 from app.core.composition import index_layouts
 from app.core.settings import Settings
-from app.gallery.service import NEIGHBOUR_FANOUT
 from calibration.rates import interval
 from index import GalleryIndex, Layout, TemplateKeys, new_key
 from index.metrics import FAISS_METRIC, from_scores
-from matcher import ENGINES, EngineName, Metric, engine_spec
+from matcher import ENGINES, EngineName, Metric, engine_spec, neighbours_to_fetch
 from matcher.operating_point import load_operating_point, shipped
 
 # What the service asks the index for: neighbours enough for its candidate list.
-K = Settings().max_candidates * NEIGHBOUR_FANOUT
+K = neighbours_to_fetch(Settings().max_candidates, Settings().gallery_templates)
 # The service's shortlist layouts tried at every size (the policy's own is measured too).
 SHORTLISTS = [Layout("shortlist", 16, f) for f in (10, 20, 40)] + [
     Layout("shortlist", 32, f) for f in (10, 40)
 ]
 TARGET = 0.999
 BATCH = 64
+# A state's licence and ID-card photos, renewals included: --huge.
+HUGE = 10_000_000
 
 
 def identity_model(engine: EngineName, workers: int, photos: int) -> synthetic.IdentityModel:
@@ -69,22 +70,34 @@ def identity_model(engine: EngineName, workers: int, photos: int) -> synthetic.I
     return synthetic.fit(encoded.descriptors[usable], encoded.persons[usable], metric)
 
 
-def gallery(
+def gallery_parts(
     model: synthetic.IdentityModel, size: int, probes: int, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """`size` templates of people holding one to four photos each, and the probes: new
-    photos of enrolled people, then as many strangers."""
-    templates = np.empty((size, len(model.mean)), dtype=np.float32)
-    mated: list[np.ndarray] = []
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """`size` templates of people holding one to four photos each, a part at a time, each
+    with its share of the mated probes (new photos of the part's people)."""
     filled = 0
     while filled < size:
         centres = model.people(min(100_000, size - filled), rng)
         counts = rng.integers(1, 5, len(centres))
         owners = np.repeat(np.arange(len(centres)), counts)[: size - filled]
-        templates[filled : filled + len(owners)] = model.photos(centres[owners], rng)
+        part = model.photos(centres[owners], rng).astype(np.float32)
         share = math.ceil(probes / 2 * len(owners) / size)
-        mated.append(model.photos(centres[rng.choice(owners[-1] + 1, share)], rng))
+        yield part, model.photos(centres[rng.choice(owners[-1] + 1, share)], rng)
         filled += len(owners)
+
+
+def gallery(
+    model: synthetic.IdentityModel, size: int, probes: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """`size` templates (gallery_parts), and the probes: new photos of enrolled people, then
+    as many strangers."""
+    templates = np.empty((size, len(model.mean)), dtype=np.float32)
+    mated: list[np.ndarray] = []
+    filled = 0
+    for part, part_mated in gallery_parts(model, size, probes, rng):
+        templates[filled : filled + len(part)] = part
+        mated.append(part_mated)
+        filled += len(part)
     mated_probes = np.concatenate(mated)[: probes // 2]
     return templates, np.concatenate([mated_probes, model.templates(probes // 2, rng)])
 
@@ -236,17 +249,27 @@ print(time.perf_counter() - start, rss() - before, index.count)
 def start_up(index: GalleryIndex) -> dict:
     """Load time and resident memory of the saved index, in a fresh process, as the service
     loads it at start-up: opening its seal included."""
-    key = new_key()
     with tempfile.TemporaryDirectory() as directory:
-        index.save(Path(directory), TemplateKeys.from_text(key))
-        out = subprocess.run(
-            [sys.executable, "-c", _LOAD, directory, str(index.dimension), index.metric],
-            check=True,
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            env={**os.environ, "BENCHMARK_KEY": key},
-        ).stdout.split()
+        key = sealed_copy(index, Path(directory))
+        return load_in_fresh_process(Path(directory), index.dimension, index.metric, key)
+
+
+def sealed_copy(index: GalleryIndex, directory: Path) -> str:
+    """The index saved sealed under a new key, as the service saves it; the key."""
+    key = new_key()
+    index.save(directory, TemplateKeys.from_text(key))
+    return key
+
+
+def load_in_fresh_process(directory: Path, dimension: int, metric: Metric, key: str) -> dict:
+    out = subprocess.run(
+        [sys.executable, "-c", _LOAD, str(directory), str(dimension), metric],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "BENCHMARK_KEY": key},
+    ).stdout.split()
     seconds, resident, count = float(out[0]), int(out[1]), int(out[2])
     return {
         "load_s": round(seconds, 3),
@@ -306,6 +329,78 @@ def measure_size(
     }
 
 
+def measure_huge(model: synthetic.IdentityModel, metric: Metric, threshold: float, args) -> dict:
+    """`args.huge` templates in as little memory as they fit in: the gallery is drawn straight into
+    an exact index (ground truth, and the baseline's latency), copied into the service's own
+    index and the exact one emptied, laid out as the policy lays out that many, measured,
+    saved sealed, and dropped before a fresh process loads the file. The alternatives
+    measured at smaller sizes are left out: each would hold the gallery once more."""
+    size = args.huge
+    rng = np.random.default_rng(size)
+    exact = faiss.IndexFlat(len(model.mean), FAISS_METRIC[metric])
+    mated: list[np.ndarray] = []
+    start = time.perf_counter()
+    for part, part_mated in gallery_parts(model, size, args.probes, rng):
+        exact.add(part)
+        mated.append(part_mated)
+    build_s = time.perf_counter() - start
+    probes = np.concatenate(
+        [np.concatenate(mated)[: args.probes // 2], model.templates(args.probes // 2, rng)]
+    ).astype(np.float32)
+    print(f"  {size:,} templates, {len(probes):,} probes, drawn in {build_s:.0f} s", flush=True)
+    faiss.omp_set_num_threads(os.cpu_count() or 1)
+    scores, truth = exact.search(probes, K)
+    within = from_scores(scores, metric) <= threshold
+    exact_row = {
+        "index": "Flat (exact)",
+        "build_s": round(build_s, 2),
+        **recall(truth, truth, within),
+        **timings(lambda q: exact.search(q, K), probes, args.timed),
+    }
+    print(f"    {_line(exact_row)}", flush=True)
+    served = GalleryIndex("benchmark", exact.d, metric)
+    stored = faiss.rev_swig_ptr(exact.get_xb(), exact.ntotal * exact.d).reshape(-1, exact.d)
+    for begin in range(0, exact.ntotal, 1_000_000):
+        chunk = stored[begin : begin + 1_000_000]
+        served.add(np.arange(begin, begin + len(chunk), dtype=np.int64), chunk)
+    del stored
+    exact.reset()
+    layout = index_layouts(Settings()).for_count(served.count)
+    start = time.perf_counter()
+    served.arrange(layout)
+    service = {
+        **measure_service(served, probes, truth, within, args.timed),
+        "build_s": round(time.perf_counter() - start, 2),
+    }
+    service["index"] += " (default)"
+    print(f"    {_line(service)}", flush=True)
+    with tempfile.TemporaryDirectory(dir=ROOT / "var") as directory:
+        start = time.perf_counter()
+        key = sealed_copy(served, Path(directory))
+        save_s = time.perf_counter() - start
+        dimension, metric_name = served.dimension, served.metric
+        del served
+        service["start_up"] = {
+            "save_s": round(save_s, 1),
+            **load_in_fresh_process(Path(directory), dimension, metric_name, key),
+        }
+    print(f"    start-up: {service['start_up']}", flush=True)
+    return {
+        "gallery_size": size,
+        "probes": len(probes),
+        "threshold": threshold,
+        "k": K,
+        "indexes": [exact_row, service],
+        "service": service,
+        "service_speedup_vs_exact": round(
+            exact_row["single"]["p50_ms"] / service["single"]["p50_ms"], 1
+        ),
+        "service_speedup_vs_exact_every_core": round(
+            exact_row["single_every_core"]["p50_ms"] / service["single"]["p50_ms"], 1
+        ),
+    }
+
+
 def _line(row: dict) -> str:
     return (
         f"{row['index']}: within {row['within_threshold']:.5f} of {row['within_threshold_pairs']}"
@@ -318,11 +413,11 @@ def measure_engine(engine: EngineName, args) -> dict:
     point, _ = load_operating_point(shipped(engine))
     print(f"{engine}: fitting the identity model", flush=True)
     model = identity_model(engine, args.workers, args.fit_photos)
-    sizes = args.sizes + ([10_000_000] if args.huge else [])
-    return {
-        "threshold": point.threshold,
-        "sizes": [measure_size(model, spec.metric, point.threshold, size, args) for size in sizes],
-    }
+    if args.huge is not None:
+        sizes = [measure_huge(model, spec.metric, point.threshold, args)]
+    else:
+        sizes = [measure_size(model, spec.metric, point.threshold, n, args) for n in args.sizes]
+    return {"threshold": point.threshold, "sizes": sizes}
 
 
 def table(result: dict) -> str:
@@ -368,7 +463,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--engine", choices=[*ENGINES, "both"], default="both")
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
-    parser.add_argument("--huge", action="store_true", help="add a gallery of 10M templates")
+    parser.add_argument(
+        "--huge",
+        type=int,
+        nargs="?",
+        const=HUGE,
+        help=f"instead, one gallery of {HUGE:,} templates (or the number given) alone",
+    )
     parser.add_argument("--probes", type=int, default=30_000, help="probes for recall")
     parser.add_argument("--timed", type=int, default=500, help="probes timed one at a time")
     parser.add_argument(

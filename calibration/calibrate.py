@@ -20,7 +20,7 @@ from calibration.rates import (
     mated,
     non_mated,
 )
-from matcher import EngineSpec, Metric, QualityPolicy
+from matcher import EngineSpec, GalleryTemplates, Metric, QualityPolicy
 from matcher.operating_point import Estimate, GroupMeasure, OperatingPoint
 
 # Gallery sizes whose modelled thresholds every operating point lists: up to a state's
@@ -62,6 +62,7 @@ def calibrate(
     gallery_size: int | None = None,
     by_group: bool = False,
     extrapolate: bool = False,
+    kind: GalleryTemplates = "photo",
 ) -> OperatingPoint:
     """The largest threshold that keeps FPIR at or under `target_fpir` in a gallery of
     `gallery_size` people (by default the largest the data support), for every group in
@@ -70,9 +71,12 @@ def calibrate(
     Refuses a gallery size the data cannot support (fewer than 3 / FMR non-mated comparisons
     in some group) unless `extrapolate`, when the threshold of each group short of data comes
     from its tail model (calibration.rates.Tail), and the point says so.
+
+    `kind` is what the gallery searched holds: comparisons are made against person templates
+    (calibration.rates.enrolled) or photo templates, as the index will make them.
     """
     templates = [usable_templates(name, encoded, policy) for name, encoded in sets.items()]
-    rates = non_mated(templates, spec.metric)
+    rates = non_mated(templates, spec.metric, kind)
     groups = sorted(g for g in rates.comparisons if g != ALL) if by_group else [ALL]
     if not groups:
         raise CalibrationRefused("--by-group needs photos with a group label.")
@@ -110,7 +114,7 @@ def calibrate(
             f"The tail model puts the threshold for {size:,} people at {threshold:.3f}: no "
             f"threshold holds FPIR {target_fpir:g} in a gallery that large."
         )
-    genuine = mated(templates, spec.metric)
+    genuine = mated(templates, spec.metric, kind)
     larger = {}
     for n in MODELLED_SIZES:
         if n > supported:
@@ -119,6 +123,7 @@ def calibrate(
     return OperatingPoint(
         model_id=spec.model_id,
         metric=spec.metric,
+        gallery_templates=kind,
         threshold=threshold,
         target_fpir=target_fpir,
         gallery_size=size,

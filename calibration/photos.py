@@ -65,6 +65,12 @@ def read_set(csv_path: Path) -> list[Photo]:
     return photos
 
 
+def share(person: str, salt: str) -> float:
+    """A stable number in [0, 1) for a person: the same split on every run and machine."""
+    digest = hashlib.sha256(f"{salt}:{person}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
 def write_set(csv_path: Path, photos: list[Photo]) -> None:
     csv_path.parent.mkdir(parents=True, exist_ok=True)
     with csv_path.open("w", newline="") as handle:
@@ -86,9 +92,12 @@ class Encoded:
 
     def usable(self, policy: QualityPolicy) -> np.ndarray:
         """Which photos yield a template the service would accept under `policy`."""
-        return np.array(
-            [code == "" and _accepted(row, policy) for code, row in zip(self.codes, self.quality)]
-        )
+        return np.array([code == "" for code in self.refusals(policy)])
+
+    def refusals(self, policy: QualityPolicy) -> list[str]:
+        """Each photo's refusal code under `policy` as the service would give it ("" for a
+        photo that yields a template)."""
+        return [code or _refusal(row, policy) for code, row in zip(self.codes, self.quality)]
 
     @property
     def persons(self) -> np.ndarray:
@@ -99,13 +108,13 @@ class Encoded:
         return np.array([p.group for p in self.photos])
 
 
-def _accepted(row: np.ndarray, policy: QualityPolicy) -> bool:
-    """Whether the service's quality check would accept a face with these measures."""
+def _refusal(row: np.ndarray, policy: QualityPolicy) -> str:
+    """The service's quality check's refusal code for a face with these measures, or ""."""
     try:
         check(Quality(*row.tolist()), policy)
-    except FaceRefusal:
-        return False
-    return True
+    except FaceRefusal as refusal:
+        return refusal.code
+    return ""
 
 
 def encode(

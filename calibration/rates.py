@@ -18,17 +18,28 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from index import Metric, distances
+from index import Metric, distances, fuse
+from matcher import GalleryTemplates
 
 # Comparisons behind a rate: the data support FMR f only when they hold at least 3 / f.
 RULE_OF_THREE = 3
 ALL = "all"
+# Photos a person's template is fused from, where the gallery holds person templates: a
+# licence photo and one renewal. A person with fewer photos keeps at least one as a probe.
+ENROLLED_PHOTOS = 2
 
 
 def fmr_for(target_fpir: float, gallery_size: int) -> float:
     """The per-comparison false-match rate that gives `target_fpir` over `gallery_size`
     independent comparisons."""
     return -math.expm1(math.log1p(-target_fpir) / gallery_size)
+
+
+def fpir_for(fmr: np.ndarray, gallery_size: int) -> np.ndarray:
+    """The FPIR over `gallery_size` independent comparisons at false-match rate `fmr` (the
+    inverse of fmr_for)."""
+    fpir: np.ndarray = -np.expm1(gallery_size * np.log1p(-np.minimum(fmr, 1 - 1e-12)))
+    return fpir
 
 
 def supported_gallery_size(target_fpir: float, comparisons: int) -> int:
@@ -89,6 +100,86 @@ class Templates:
     groups: np.ndarray
 
 
+def chosen_for_enrolment(own: np.ndarray, usable: np.ndarray) -> np.ndarray:
+    """The rows a person is enrolled with: their first ENROLLED_PHOTOS accepted photos,
+    fewer where that would leave none of their photos to search with (a person with one
+    photo is enrolled with it)."""
+    accepted = own[usable[own]]
+    chosen: np.ndarray = accepted[: max(1, min(ENROLLED_PHOTOS, len(own) - 1))]
+    return chosen
+
+
+@dataclass(frozen=True)
+class Enrolled:
+    """People as a gallery holds them: each person's chosen photos (chosen_for_enrolment)
+    fused into one template ("person"), or each its own template, the person at their
+    closest ("photo")."""
+
+    vectors: np.ndarray  # the templates searched
+    owner: np.ndarray  # each template's person, by position; a person's are contiguous
+    persons: np.ndarray  # each position's person
+    groups: np.ndarray  # the group of each person's first enrolled photo
+    rows: list[np.ndarray]  # the rows each person was enrolled with
+
+    def distances_to(self, probes: np.ndarray, metric: Metric) -> np.ndarray:
+        """Each probe's distance to each person: to their template, or to their closest."""
+        found = distances(probes, self.vectors, metric)
+        if len(self.vectors) == len(self.persons):
+            return found
+        starts = np.flatnonzero(np.r_[True, self.owner[1:] != self.owner[:-1]])
+        closest: np.ndarray = np.minimum.reduceat(found, starts, axis=1)
+        return closest
+
+
+def enrolled(
+    vectors: np.ndarray,
+    persons: np.ndarray,
+    groups: np.ndarray,
+    usable: np.ndarray,
+    metric: Metric,
+    kind: GalleryTemplates,
+    people: list[str],
+    weights: np.ndarray | None = None,
+) -> Enrolled:
+    """The gallery of `people` (each with an accepted photo) built from a set's rows;
+    `weights`, one per row, weight the fusion of person templates."""
+    templates: list[np.ndarray] = []
+    owner: list[int] = []
+    names: list[str] = []
+    first_groups: list[str] = []
+    rows: list[np.ndarray] = []
+    for person in people:
+        chosen = chosen_for_enrolment(np.flatnonzero(persons == person), usable)
+        if len(chosen) == 0:
+            continue  # nothing to enrol: a licence office retakes the photo
+        if kind == "person":
+            own_weights = None if weights is None else weights[chosen]
+            parts = [fuse(vectors[chosen], metric, own_weights)]
+        else:
+            parts = list(vectors[chosen])
+        templates += parts
+        owner += [len(names)] * len(parts)
+        names.append(person)
+        first_groups.append(groups[chosen[0]])
+        rows.append(chosen)
+    return Enrolled(
+        np.array(templates, dtype=np.float32).reshape(-1, vectors.shape[1]),
+        np.array(owner, dtype=int),
+        np.array(names),
+        np.array(first_groups),
+        rows,
+    )
+
+
+def enrolled_set(templates: Templates, metric: Metric, kind: GalleryTemplates) -> Enrolled:
+    """Every person of a set of usable templates enrolled."""
+    people = sorted(set(templates.persons.tolist()))
+    everyone = np.ones(len(templates.vectors), dtype=bool)
+    return enrolled(
+        templates.vectors, templates.persons, templates.groups, everyone, metric, kind, people
+    )
+
+
 @dataclass(frozen=True)
 class NonMated:
     """Non-mated comparisons per group: their number and their lowest distances, sorted.
@@ -116,7 +207,7 @@ class NonMated:
 def non_mated_pairs(
     templates: Templates, metric: Metric, block: int = 1024
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Every non-mated comparison in a set once, in blocks: (distances, rows, columns)."""
+    """Every non-mated pair of photos in a set once, in blocks: (distances, rows, columns)."""
     n = len(templates.vectors)
     for start in range(0, n, block):
         stop = min(start + block, n)
@@ -128,9 +219,28 @@ def non_mated_pairs(
         yield d[rows, columns], rows + start, columns
 
 
-def non_mated(sets: list[Templates], metric: Metric, keep: int = 50_000) -> NonMated:
+def non_mated_to_people(
+    templates: Templates, gallery: Enrolled, metric: Metric, block: int = 1024
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Every photo of a set against every other person enrolled, in blocks: (distances,
+    photo rows, person positions)."""
+    n = len(templates.vectors)
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        d = gallery.distances_to(templates.vectors[start:stop], metric)
+        rows, columns = np.nonzero(templates.persons[start:stop, None] != gallery.persons[None, :])
+        yield d[rows, columns], rows + start, columns
+
+
+def non_mated(
+    sets: list[Templates],
+    metric: Metric,
+    kind: GalleryTemplates = "photo",
+    keep: int = 50_000,
+) -> NonMated:
     """Every non-mated comparison within each set, reduced to counts and the `keep` lowest
-    distances per group."""
+    distances per group: each photo against every other person as the gallery holds them
+    (enrolled_set), which is what a search compares."""
     comparisons: dict[str, int] = {}
     kept: dict[str, list[np.ndarray]] = {}
 
@@ -143,10 +253,13 @@ def non_mated(sets: list[Templates], metric: Metric, keep: int = 50_000) -> NonM
     for templates in sets:
         labels = np.array([f"{templates.name}:{g}" if g else "" for g in templates.groups])
         named = sorted(set(labels) - {""})
-        for pair_distances, rows, columns in non_mated_pairs(templates, metric):
+        gallery = enrolled_set(templates, metric, kind)
+        gallery_labels = labels[[rows[0] for rows in gallery.rows]]
+        for pair_distances, rows, columns in non_mated_to_people(templates, gallery, metric):
             add(ALL, pair_distances)
             for group in named:
-                add(group, pair_distances[(labels[rows] == group) | (labels[columns] == group)])
+                chosen = (labels[rows] == group) | (gallery_labels[columns] == group)
+                add(group, pair_distances[chosen])
     lowest = {}
     for group, parts in kept.items():
         merged = np.concatenate(parts)
@@ -172,19 +285,18 @@ def closest_non_mated(
     return closest
 
 
-def mated(sets: list[Templates], metric: Metric) -> np.ndarray:
-    """Each person's first template against each of their others: what a search of a
-    person enrolled with one photo compares."""
+def mated(sets: list[Templates], metric: Metric, kind: GalleryTemplates = "photo") -> np.ndarray:
+    """Each photo a person was not enrolled with against that person as the gallery holds
+    them (enrolled_set): what a search of an enrolled person compares."""
     found = []
     for templates in sets:
-        order = np.argsort(templates.persons, kind="stable")
-        persons = templates.persons[order]
-        starts = np.flatnonzero(np.r_[True, persons[1:] != persons[:-1]])
-        for begin, end in zip(starts, np.r_[starts[1:], len(persons)], strict=True):
-            if end - begin > 1:
-                first = templates.vectors[order[begin]][None, :]
-                others = templates.vectors[order[begin + 1 : end]]
-                found.append(distances(first, others, metric)[0])
+        gallery = enrolled_set(templates, metric, kind)
+        for position, rows in enumerate(gallery.rows):
+            own_rows = np.flatnonzero(templates.persons == gallery.persons[position])
+            probes = np.setdiff1d(own_rows, rows)
+            if len(probes):
+                own = gallery.vectors[gallery.owner == position]
+                found.append(distances(templates.vectors[probes], own, metric).min(axis=1))
     return np.concatenate(found) if found else np.empty(0)
 
 

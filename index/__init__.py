@@ -8,7 +8,7 @@ from index.gallery import (
     LayoutPolicy,
     Manifest,
 )
-from index.metrics import Metric, distances
+from index.metrics import Metric, distances, fuse
 from index.sealing import SealingError, TemplateKeys, new_key
 
 __all__ = [
@@ -22,5 +22,6 @@ __all__ = [
     "SealingError",
     "TemplateKeys",
     "distances",
+    "fuse",
     "new_key",
 ]

@@ -35,3 +35,18 @@ def _squared_l2(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     squares = (a * a).sum(axis=1)[:, None] + (b * b).sum(axis=1)[None, :]
     squared: np.ndarray = squares - 2 * (a @ b.T)
     return squared
+
+
+def fuse(vectors: np.ndarray, metric: Metric, weights: np.ndarray | None = None) -> np.ndarray:
+    """One person's templates as one: their mean (weighted, when given), for cosine of the
+    unit-length templates and made unit length again. Averaging cancels what differs between
+    photos (pose, light, age) and keeps what the person's photos share
+    (benchmarks/identify.py measures it)."""
+    rows = np.asarray(vectors, dtype=np.float64).reshape(len(vectors), -1)
+    if metric == "cosine":
+        rows = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    mean = np.average(rows, axis=0, weights=weights)
+    if metric == "cosine":
+        mean /= np.linalg.norm(mean)
+    fused: np.ndarray = mean.astype(np.float32)
+    return fused

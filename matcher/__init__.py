@@ -1,7 +1,12 @@
 """Image bytes to face template, and the match decision. Knows nothing of the service."""
 
 from index import Metric
-from matcher.decision import MatchRule, select_candidates
+from matcher.decision import (
+    GalleryTemplates,
+    MatchRule,
+    neighbours_to_fetch,
+    select_candidates,
+)
 from matcher.decode import DecodeLimits, sniff_format
 from matcher.dlib_engine import DlibEngine
 from matcher.engine import Detection, Engine, EngineName, EngineSpec, distance
@@ -34,6 +39,7 @@ __all__ = [
     "FaceChoice",
     "FaceRefusal",
     "FaceTemplate",
+    "GalleryTemplates",
     "Landmarks",
     "MatchRule",
     "Matcher",
@@ -48,6 +54,7 @@ __all__ = [
     "distance",
     "engine_spec",
     "load_engine",
+    "neighbours_to_fetch",
     "select_candidates",
     "sniff_format",
 ]

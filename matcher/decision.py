@@ -4,9 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 Identity = TypeVar("Identity", bound=Hashable)
+
+# What the index holds for each enrolled person: "person", one template fused from all their
+# enrolled photos (index.fuse); "photo", every enrolled photo's own template, the person
+# ranked by the closest. An operating point holds only for the kind it was calibrated on.
+GalleryTemplates = Literal["person", "photo"]
+
+
+# Neighbours fetched per candidate wanted when the index holds photo templates: one person
+# may hold several (renewals).
+NEIGHBOUR_FANOUT = 10
+
+
+def neighbours_to_fetch(limit: int, templates: GalleryTemplates) -> int:
+    """How many nearest templates a search asks the index for to list `limit` people: one
+    more than the list holds, so the margin always sees a second person."""
+    return limit * (NEIGHBOUR_FANOUT if templates == "photo" else 1) + 1
 
 
 @dataclass(frozen=True)

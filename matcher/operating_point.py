@@ -14,6 +14,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from index import Metric
+from matcher.decision import GalleryTemplates
 from matcher.engine import EngineName, EngineSpec
 
 SHIPPED = Path(__file__).parent / "operating_points"
@@ -44,11 +45,61 @@ class Estimate(BaseModel):
     fnir: float
 
 
+class Rate(BaseModel):
+    """A measured rate with its 95 % interval from resampling people (not comparisons: one
+    person's photos stand or fall together)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    value: float
+    low: float
+    high: float
+
+
+class GroupCheck(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    mated_searches: int
+    fnir: Rate | None  # None: the group has no mated search
+    non_mated_comparisons: int
+    fpir: Rate
+
+
+class Check(BaseModel):
+    """The point tried on a labelled set (`facematch calibrate --check`): half its people
+    enrolled as the index holds them, searched with their other photos and with every photo
+    of the other half, by the service's own index and decision rule."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    photos: int
+    people_enrolled: int
+    # The rest of the decision rule the searches ran under.
+    max_candidates: int
+    margin: float
+    mated_searches: int
+    non_mated_searches: int
+    # Probes the pipeline refused, by refusal code: each one a miss when mated.
+    refused: dict[str, int]
+    # Mated searches whose nearest person is the right one, whatever the threshold.
+    rank_1: float
+    # Mated searches whose person is not among the candidates at the threshold.
+    fnir: Rate
+    # The share of searches of someone not enrolled that would return a candidate with
+    # gallery_size people enrolled, from the false-match rate of the set's comparisons.
+    fpir: Rate
+    non_mated_comparisons: int
+    groups: dict[str, GroupCheck]
+    date: datetime
+
+
 class OperatingPoint(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     model_id: str
     metric: Metric
+    # The templates the index searches, which the comparisons below were made against.
+    gallery_templates: GalleryTemplates = "photo"
     # A gallery template is a candidate when its distance to the probe is below this.
     threshold: float = Field(gt=0)
     target_fpir: float = Field(gt=0, lt=1)
@@ -76,6 +127,8 @@ class OperatingPoint(BaseModel):
     # For larger galleries, keyed by gallery size: modelled estimates, labelled as such.
     modelled_for_larger_galleries: dict[int, Estimate]
     date: datetime
+    # What the point gave on labelled sets it was not calibrated on, by set.
+    checks: dict[str, Check] = {}
 
     def fits(self, spec: EngineSpec) -> bool:
         return (self.model_id, self.metric) == (spec.model_id, spec.metric)

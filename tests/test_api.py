@@ -24,6 +24,7 @@ from app.gallery.release import RELEASED_FIELDS
 from auth import Role
 from matcher import ENGINES
 from tests.support.data import sample
+from tests.support.gallery import index_file
 from tests.support.images import slow_photo
 from tests.support.requests import approved_request
 from tests.support.service import LOOPBACK
@@ -206,8 +207,7 @@ def test_service_rebuilds_a_damaged_index_at_start(
 ) -> None:
     with TestClient(create_app(searching), client=LOOPBACK) as client:
         assert client.get("/v1/health").json()["templates"] == 3
-    index_file = searching.index_dir / f"{searching.engine_spec.model_id}.faiss"
-    index_file.write_bytes(b"\0" * 100)
+    index_file(searching).write_bytes(b"\0" * 100)
     with TestClient(create_app(searching), client=LOOPBACK) as client:
         assert client.get("/v1/health").json()["templates"] == 3
         assert candidates(

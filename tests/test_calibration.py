@@ -21,11 +21,14 @@ from calibration.photos import Photo, encode, read_set, write_set
 from calibration.rates import (
     NonMated,
     Templates,
+    enrolled_set,
     fit_tail,
     fmr_for,
+    mated,
     non_mated,
     supported_gallery_size,
 )
+from index import fuse
 from matcher import ENGINES, EngineName, engine_spec
 from matcher.operating_point import load_operating_point, shipped
 from tests.support.data import LFW
@@ -60,8 +63,10 @@ def test_non_mated_comparisons_are_counted_per_group_within_a_set() -> None:
         groups=np.array(["f", "f", "m", "f"]),
     )
     rates = non_mated([templates], "cosine")
-    # Pairs of different people: a-b twice, a-c twice, b-c: 5; each touches group f; 3 touch m.
-    assert rates.comparisons == {"all": 5, "s:f": 5, "s:m": 3}
+    # Each photo against every other person as enrolled (a with their first photo): a's two
+    # photos against b and c, b's against a and c, c's against a and b: 8, each touching
+    # group f; the 5 with b on either side touch m.
+    assert rates.comparisons == {"all": 8, "s:f": 8, "s:m": 5}
     assert np.allclose(rates.lowest["all"], 1.0)
 
 
@@ -146,6 +151,11 @@ def test_each_engine_ships_an_operating_point_measured_for_the_worst_group(
     assert point.threshold == min(g.threshold for g in point.groups.values())
     # Every group's photos hold at least 3 / FMR comparisons behind the threshold.
     assert all(g.comparisons >= 3 / point.fmr for g in point.groups.values())
+    # Calibrated for the templates the index searches by default, and checked on two kinds
+    # of photos it was not calibrated on, its stated FPIR within what each shows.
+    assert point.gallery_templates == Settings().gallery_templates
+    assert set(point.checks) == {"lfw-held-out", "celeba"}
+    assert all(check.fpir.low <= point.target_fpir for check in point.checks.values())
 
 
 def test_the_service_refuses_an_operating_point_for_another_engine(
@@ -165,3 +175,63 @@ def test_the_service_refuses_an_operating_point_for_another_engine(
 def test_the_default_operating_point_is_the_one_shipped_for_the_engine() -> None:
     for engine in ENGINES:
         assert Settings(engine=engine).operating_point_file == shipped(engine)
+
+
+def test_person_template_comparisons_are_each_photo_against_every_other_persons_fusion() -> None:
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(7, 4)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    persons = np.array(["a", "a", "a", "b", "b", "c", "d"])
+    templates = Templates("set", vectors, persons, np.array([""] * 7))
+    gallery = enrolled_set(templates, "cosine", "person")
+    # a: two of three photos fused, b: one of two (one left to search), c and d: their one.
+    assert [len(rows) for rows in gallery.rows] == [2, 1, 1, 1]
+    np.testing.assert_allclose(gallery.vectors[0], fuse(vectors[:2], "cosine"), atol=1e-6)
+    rates = non_mated([templates], "cosine", "person")
+    every_other = sum(int((gallery.persons != person).sum()) for person in persons)
+    assert rates.comparisons["all"] == every_other
+    assert len(mated([templates], "cosine", "person")) == 2  # a's third photo, b's second
+
+    # Photo templates: the same people, each at the closer of their enrolled photos.
+    photos = enrolled_set(templates, "cosine", "photo")
+    assert len(photos.vectors) == 5 and photos.owner.tolist() == [0, 0, 1, 2, 3]
+    to_a = photos.distances_to(vectors[6:], "cosine")[0, 0]
+    assert to_a == pytest.approx(min(1 - vectors[6] @ vectors[0], 1 - vectors[6] @ vectors[1]))
+    assert non_mated([templates], "cosine", "photo").comparisons["all"] == every_other
+    closest = mated([templates], "cosine", "photo")
+    assert len(closest) == 2 and closest[0] == pytest.approx(
+        min(1 - vectors[2] @ vectors[0], 1 - vectors[2] @ vectors[1]), abs=1e-6
+    )
+
+
+def test_the_check_command_records_what_a_point_gives_and_fails_a_broken_promise(
+    lfw_sets: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FACEMATCH_DATA_DIR", str(tmp_path))
+    point_file = tmp_path / "point.json"
+    base = ["calibrate", "--photos", str(lfw_sets), "--workers", "1"]
+    made = CliRunner().invoke(
+        cli, [*base, "--engine", "sface", "--target-fpir", "0.1", "--out", str(point_file)]
+    )
+    assert made.exit_code == 0, made.output
+    recorded = tmp_path / "checked.json"
+    checked = CliRunner().invoke(
+        cli, [*base, "--by-group", "--check", str(point_file), "--out", str(recorded)]
+    )
+    assert checked.exit_code == 0, checked.output
+    point, _ = load_operating_point(recorded)
+    found = point.checks["lfw"]
+    assert found.people_enrolled > 0 and found.mated_searches > 0
+    assert found.fnir.low <= found.fnir.value <= found.fnir.high
+    assert found.fpir.low <= point.target_fpir  # no more false positives than it states
+    assert (found.max_candidates, found.margin) == (5, 0.0)
+    assert set(found.groups) == {"female", "male"}
+
+    # A point whose threshold lets nearly every stranger through names far more people
+    # than the FPIR it states: the check says so and exits 1.
+    loose = tmp_path / "loose.json"
+    loose.write_text(point.model_copy(update={"threshold": 0.95}).model_dump_json())
+    broken = CliRunner().invoke(cli, [*base, "--check", str(loose)])
+    assert broken.exit_code == 1 and "more false positives than it states" in broken.output
+    mixed = CliRunner().invoke(cli, [*base, "--check", str(loose), "--templates", "person"])
+    assert mixed.exit_code == 2 and "from the point" in mixed.output

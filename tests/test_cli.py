@@ -29,12 +29,11 @@ from app.core.database import make_engine, migrate, session_factory
 from app.core.settings import Settings
 from app.core.tables import metadata
 from app.enrolment.local import Enrolment, Reject, stored_photos
-from app.gallery.models import LicenseRecord, Template
-from app.gallery.service import Gallery
+from app.gallery.models import LicenseRecord, PersonTemplate, Template
+from app.gallery.service import Gallery, sync_index
 from app.searches.models import Disclosure, Search
 from auth import Role
 from matcher import Matcher, MatchRule, load_engine
-from matcher.operating_point import load_operating_point
 from tests.support.commands import FACEMATCH, enrol, invoke, reenroll, service_environment
 from tests.support.data import DATASETS, lfw_rows, write_manifest
 
@@ -134,11 +133,15 @@ def test_enroll_purge_and_rebuild(
     assert "2 photos enrolled" in enrolled.output and "index holds 2 templates" in enrolled.output
     assert rejects.read_text().splitlines() == ["row,photo,reason"]
 
+    # An index of the other kind, saved when the service last searched photo templates.
+    photos = gallery_spec(settings.model_copy(update={"gallery_templates": "photo"}))
+    assert sync_index(sessions, photos).count == 2
     purged = invoke(settings, "records", "purge", rows[0]["license_number"])
     assert purged.exit_code == 0 and "purged" in purged.output
     assert invoke(settings, "records", "purge", rows[0]["license_number"]).exit_code == 1
+    assert photos.saved_index().count == 1  # every saved index dropped the person
 
-    index_file = settings.index_dir / f"{settings.engine_spec.model_id}.faiss"
+    index_file = settings.index_dir / f"{gallery_spec(settings).index_name}.faiss"
     index_file.write_bytes(b"damaged")
     rebuilt = invoke(settings, "index", "rebuild")
     assert rebuilt.exit_code == 0 and "1 templates" in rebuilt.output
@@ -273,11 +276,19 @@ def test_reenroll_into_the_other_engine_resumes_and_leaves_a_working_gallery(
             ).all()
         )
     assert per_model == {dlib.engine_spec.model_id: 6, sface.engine_spec.model_id: 6}
+    with sessions() as session:
+        people = dict(
+            session.execute(
+                select(PersonTemplate.model_id, func.count()).group_by(PersonTemplate.model_id)
+            ).all()
+        )
+    assert people == per_model  # one person template per licence holder and engine
 
     # Switched to SFace, the gallery finds each person from another photo of them.
     gallery = Gallery(sessions, gallery_spec(sface))
     matcher = Matcher(load_engine("sface"), policy=quality_policy(sface))
-    rule = MatchRule(load_operating_point(sface.operating_point_file)[0].threshold, limit=5)
+    # Nearest first whatever the threshold: the re-enrolled gallery ranks the right person.
+    rule = MatchRule(threshold=float("inf"), limit=5)
     for row in rows:
         probe = DATASETS / row["photo"].replace("_0001.jpg", "_0002.jpg")
         descriptor = matcher.encode(probe.read_bytes(), choice="central").descriptor

@@ -323,6 +323,8 @@ def test_every_role_walks_the_path_in_a_browser(
     visit.shot("auditor-report")
     visit.get("/console/operating-point")
     assert "within the" in browser.find_element(By.ID, "gallery-verdict").text
+    checks = browser.find_element(By.ID, "checks").text  # the miss rate per photo condition
+    assert "lfw-held-out" in checks and "celeba" in checks
     visit.shot("auditor-operating-point")
     visit.sign_out()
 

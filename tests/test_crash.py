@@ -25,7 +25,7 @@ from app.gallery.models import LicenseRecord, Photo, Template
 from app.gallery.service import Gallery
 from tests.support.commands import FACEMATCH, enrol_demo_args, facematch, service_environment
 from tests.support.data import LFW
-from tests.support.gallery import synthetic_gallery
+from tests.support.gallery import searched_ids, synthetic_gallery
 
 KILLS = 20
 # Enough photos that every kill lands while the run is still enrolling.
@@ -80,11 +80,7 @@ def served_agrees(sessions: sessionmaker[Session], settings: Settings) -> None:
     """A service starting now, from whatever the kill left on disk, serves the database's
     templates exactly."""
     index = Gallery(sessions, gallery_spec(settings)).current()
-    with sessions() as session:
-        wanted = set(
-            session.scalars(select(Template.id).where(Template.model_id == index.model_id))
-        )
-    assert set(index.ids().tolist()) == wanted
+    assert set(index.ids().tolist()) == searched_ids(sessions, settings)
 
 
 def test_enrolment_killed_twenty_times_loses_and_doubles_nothing(

@@ -30,7 +30,7 @@ from app.gallery.store import template_vector, templates_by_id
 from index import TemplateKeys
 from tests.support.commands import invoke
 from tests.support.data import DATASETS, lfw_rows, write_manifest
-from tests.support.gallery import counts
+from tests.support.gallery import counts, searched_ids
 from tests.support.keys import TEST_KEY, TEST_TEMPLATE_KEY
 
 KEYS = TemplateKeys.from_text(TEST_TEMPLATE_KEY)
@@ -117,8 +117,7 @@ def test_enrolment_on_a_cluster_matches_enrolment_on_one_machine(
     }
 
     index = sync_index(sessions, gallery_spec(settings))
-    with sessions() as session:
-        assert set(index.ids().tolist()) == set(session.scalars(select(Template.id)))
+    assert set(index.ids().tolist()) == searched_ids(sessions, settings)
 
     again = enrol_on_cluster(settings, manifest, *options)
     assert "16 rows: 0 photos enrolled, 12 already enrolled, 4 rejected" in again.output
@@ -171,8 +170,7 @@ def test_a_killed_run_resumes_from_the_shards_it_wrote(tmp_path: Path) -> None:
     sessions = session_factory(make_engine(settings.sqlalchemy_url))
     assert counts(sessions) == (60, 60, 60)
     index = sync_index(sessions, gallery_spec(settings))
-    with sessions() as session:
-        assert set(index.ids().tolist()) == set(session.scalars(select(Template.id)))
+    assert set(index.ids().tolist()) == searched_ids(sessions, settings)
 
 
 def test_a_cluster_that_does_not_answer_is_refused_clearly(tmp_path: Path) -> None:

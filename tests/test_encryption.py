@@ -22,7 +22,7 @@ from app.core.settings import Settings
 from app.enrolment.local import read_manifest
 from app.gallery.models import Template
 from app.gallery.service import sync_index
-from app.gallery.store import TemplateRow, template_vector, templates_by_id
+from app.gallery.store import SealedTemplate, template_vector, templates_by_id
 from app.requests.schemas import NewRequest
 from app.requests.workflow import attach_court_order, court_order_document, submit
 from auth import Role
@@ -38,7 +38,7 @@ from tests.support.staff import Staff
 SEAL_OVERHEAD = 1 + 8 + 12 + 16
 
 
-def stored(sessions: sessionmaker[Session]) -> list[TemplateRow]:
+def stored(sessions: sessionmaker[Session]) -> list[SealedTemplate]:
     with sessions() as session:
         return list(templates_by_id(session, list(session.scalars(select(Template.id)))))
 
@@ -68,8 +68,9 @@ def test_templates_are_sealed_in_the_database_and_bound_to_their_row(
         session.execute(
             update(Template).where(Template.id == second.id).values(descriptor=first.descriptor)
         )
+    photos = gallery_spec(settings.model_copy(update={"gallery_templates": "photo"}))
     with pytest.raises(SealingError, match=f"template {second.id} cannot be opened"):
-        sync_index(sessions, gallery_spec(settings), gallery_spec(settings).empty_index())
+        sync_index(sessions, photos, photos.empty_index())
 
 
 def test_rotation_reseals_every_template_the_saved_index_seeds_and_court_orders(
@@ -96,7 +97,7 @@ def test_rotation_reseals_every_template_the_saved_index_seeds_and_court_orders(
     rotated = invoke(settings, "keys", "rotate", "--chunk", "2", env=rotating)
     assert rotated.exit_code == 0, rotated.output
     assert (
-        "3 templates, 1 saved indexes, 1 second-factor seeds and 1 court order documents re-sealed"
+        "6 templates, 1 saved indexes, 1 second-factor seeds and 1 court order documents re-sealed"
     ) in rotated.output
 
     # Under the new key alone: every template opens unchanged, and so does the saved index.

@@ -15,10 +15,13 @@ from typing import Any
 import httpx
 import pytest
 
+from app.core.composition import gallery_spec, quality_policy
+from app.core.database import make_engine, session_factory
 from app.core.settings import Settings
 from app.enrolment.demo import lfw_demo_rows
+from app.gallery.service import Gallery
 from auth import Role
-from matcher import ENGINES
+from matcher import ENGINES, Box, FaceRefusal, Matcher, MatchRule, load_engine
 from matcher.framing import pixels_only
 from matcher.operating_point import load_operating_point
 from tests.support.commands import enrol_demo_args, facematch, service_environment
@@ -196,6 +199,15 @@ def shown(photo: Path) -> str:
     return hashlib.sha256(pixels_only(photo.read_bytes())).hexdigest()
 
 
+def centred(faces: list[tuple[int, ...]]) -> tuple[int, ...]:
+    """The face an operator picks among several: the one nearest the middle of the photo
+    (LFW crops are 250 x 250 with the subject in the middle)."""
+    centre = 125
+    return min(
+        faces, key=lambda f: abs((f[0] + f[2]) / 2 - centre) + abs((f[1] + f[3]) / 2 - centre)
+    )
+
+
 def search_as_operator(
     client: httpx.Client, path: str, headers: dict[str, str], photo: Path
 ) -> httpx.Response:
@@ -203,15 +215,9 @@ def search_as_operator(
     data = photo.read_bytes()
     response = client.post(path, headers=headers, files={"probe": (photo.name, data)})
     if response.status_code == 422 and response.json()["code"] == "multiple_faces":
-        centre = 125  # LFW crops are 250 x 250 with the subject in the middle
-        face = min(
-            response.json()["faces"],
-            key=lambda f: (
-                abs((f["left"] + f["right"]) / 2 - centre)
-                + abs((f["top"] + f["bottom"]) / 2 - centre)
-            ),
-        )
-        box = f"{face['left']},{face['top']},{face['right']},{face['bottom']}"
+        sides = ("left", "top", "right", "bottom")
+        face = centred([tuple(f[side] for side in sides) for f in response.json()["faces"]])
+        box = ",".join(str(side) for side in face)
         response = client.post(
             path, headers=headers, files={"probe": (photo.name, data)}, data={"face_box": box}
         )
@@ -235,12 +241,27 @@ def test_second_photos_find_the_right_licence_at_rank_one(
     rows = list(lfw_demo_rows(LFW / "images", min_photos=2, limit=people))
     not_enrolled = len((enrolled.parent / "rejects.csv").read_text().splitlines()) - 1
     assert client.get("/v1/health").json()["templates"] == people - not_enrolled
+    # Renewals, enrolled while the service runs: the second photo of everyone with three
+    # or more, so that each person is enrolled as the operating point was calibrated
+    # (their first one or two photos, fused) and searched with the next.
+    renewals = [
+        {**row, "photo": row["photo"].replace("_0001.jpg", "_0002.jpg")}
+        for row in rows
+        if (LFW / "images" / row["photo"].replace("_0001.jpg", "_0003.jpg")).is_file()
+    ]
+    renewed = enrolled.with_name("renewals.csv")
+    with open(renewed, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(renewals)
+    facematch(environment, *enrol_demo_args(renewed, enrolled.with_name("renewal-rejects.csv")))
     # The test knows whose each enrolled photo is; the API shows only its pixels.
     with open(enrolled, newline="") as manifest:
         whose = {
             shown(LFW / "images" / row["photo"]): row["license_number"]
-            for row in csv.DictReader(manifest)
+            for row in [*csv.DictReader(manifest), *renewals]
         }
+    probe_number = {row["license_number"]: "_0003.jpg" for row in renewals}
     # Only who the searches need: the administrators who make the rest, the review system,
     # the three internal reviewers and the operator.
     staff = Staff.over_http(client, environment)
@@ -249,12 +270,16 @@ def test_second_photos_find_the_right_licence_at_rank_one(
             staff.add(username, role)
     path = f"/v1/requests/{approved_request(client, staff)}/searches"
     operator = staff.headers("olga.operator")
-    outcomes: Counter[str] = Counter()
+    answered: dict[str, str] = {}
+    probes = {}
     for row in rows:
-        second = LFW / "images" / row["photo"].replace("_0001.jpg", "_0002.jpg")
-        response = search_as_operator(client, path, operator, second)
+        later = probe_number.get(row["license_number"], "_0002.jpg")
+        probe = probes[row["license_number"]] = (
+            LFW / "images" / row["photo"].replace("_0001.jpg", later)
+        )
+        response = search_as_operator(client, path, operator, probe)
         if response.status_code != 201:
-            outcomes[f"probe refused ({response.json()['code']})"] += 1
+            answered[row["license_number"]] = f"probe refused ({response.json()['code']})"
             continue
         found = response.json()
         candidates = found["candidates"]
@@ -262,24 +287,62 @@ def test_second_photos_find_the_right_licence_at_rank_one(
         assert [c["rank"] for c in candidates] == list(range(1, len(candidates) + 1))
         assert all(set(c) == {"rank", "ref", "photos"} for c in candidates)
         if not candidates:
-            outcomes["no candidate"] += 1
+            answered[row["license_number"]] = "no candidate"
             continue
         nearest = hashlib.sha256(photo_of(client, operator, found, 1)).hexdigest()
-        if whose[nearest] == row["license_number"]:
-            outcomes["hit"] += 1
-        else:
-            outcomes["someone else at rank 1"] += 1
+        right = whose[nearest] == row["license_number"]
+        answered[row["license_number"]] = "hit" if right else "someone else at rank 1"
+    outcomes = Counter(answered.values())
     hits = outcomes.pop("hit", 0)
     rate = hits / len(rows)
     misses = ", ".join(f"{n} {why}" for why, n in sorted(outcomes.items()))
     point, _ = load_operating_point(settings.operating_point_file)
     report_figure(
         f"LFW rank-1 over HTTP ({settings.engine}, threshold {point.threshold:.3f}): "
-        f"{hits}/{len(rows)} = {rate:.1%}; first photo of {people} people enrolled "
-        f"({not_enrolled} rejected), second searched; misses: {misses}; the operating point "
-        f"states a miss rate of {point.fnir:.1%}"
+        f"{hits}/{len(rows)} = {rate:.1%}; {people} people enrolled ({not_enrolled} "
+        f"rejected), {len(renewals)} of them with a renewal photo, each searched with the "
+        f"next; misses: {misses}; the operating point states a miss rate of {point.fnir:.1%} "
+        "of its mated comparisons"
     )
-    # Over HTTP the service misses about as often as its operating point says it will, and
-    # hardly ever puts someone else first.
-    assert rate >= 1 - point.fnir - 0.05
+    # The same searches in process, through the same gallery, index and decision rule: over
+    # HTTP the service answers each one as its pipeline does, and hardly ever puts someone
+    # else first.
+    assert answered == searched_in_process(settings, point.threshold, rows, probes)
     assert outcomes["someone else at rank 1"] <= len(rows) // 100
+
+
+def searched_in_process(
+    settings: Settings, threshold: float, rows: list[dict[str, str]], probes: dict[str, Path]
+) -> dict[str, str]:
+    """Each row's probe encoded and searched here, against the service's own database."""
+    database = make_engine(settings.sqlalchemy_url)
+    sessions = session_factory(database)
+    gallery = Gallery(sessions, gallery_spec(settings))
+    matcher = Matcher(load_engine(settings.engine), policy=quality_policy(settings))
+    rule = MatchRule(threshold, settings.max_candidates, settings.match_margin)
+    found = {}
+    for row in rows:
+        number = row["license_number"]
+        data = probes[number].read_bytes()
+        try:
+            try:
+                descriptor = matcher.encode(data).descriptor
+            except FaceRefusal as several:
+                if several.code != "multiple_faces":
+                    raise
+                face = centred([(b.left, b.top, b.right, b.bottom) for b in several.faces])
+                descriptor = matcher.encode(data, Box(*face)).descriptor
+        except FaceRefusal as refusal:
+            found[number] = f"probe refused ({refusal.code})"
+            continue
+        with sessions() as session:
+            hits = gallery.search(session, descriptor, rule).matches
+            found[number] = (
+                "no candidate"
+                if not hits
+                else "hit"
+                if hits[0].record.license_number == number
+                else "someone else at rank 1"
+            )
+    database.dispose()
+    return found

@@ -15,11 +15,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.core.composition import gallery_spec
 from app.core.settings import Settings
 from app.enrolment.local import PhotoJob, Reject, purge_record, read_manifest, write_rejects
-from app.gallery.models import LicenseRecord, Template
+from app.gallery.models import LicenseRecord
 from app.gallery.service import GallerySpec, sync_index
 from index import EXACT
 from tests.support.data import DATASETS, SENTINELS, lfw_rows, write_manifest
-from tests.support.gallery import counts, enrolment, synthetic_gallery
+from tests.support.gallery import counts, enrolment, index_file, searched_ids, synthetic_gallery
 
 
 def spec(settings: Settings) -> GallerySpec:
@@ -109,8 +109,7 @@ def test_rerun_is_idempotent_and_an_interrupted_run_resumes(
     assert counts(sessions) == (40, 40, 40)
 
     index = sync_index(sessions, spec(settings))
-    with sessions() as session:
-        assert set(index.ids().tolist()) == set(session.scalars(select(Template.id)))
+    assert set(index.ids().tolist()) == searched_ids(sessions, settings)
 
 
 def test_a_second_photo_of_the_same_licence_is_added_not_doubled(
@@ -157,13 +156,12 @@ def test_stale_damaged_or_missing_index_is_brought_back_in_step(
     assert gallery_spec(settings).saved_index().count == 2  # stale on disk
     assert sync_index(sessions, spec(settings)).count == 4
 
-    index_file = settings.index_dir / f"{settings.engine_spec.model_id}.faiss"
-    index_file.write_bytes(index_file.read_bytes()[:-10])
+    saved = index_file(settings)
+    saved.write_bytes(saved.read_bytes()[:-10])
     assert sync_index(sessions, spec(settings)).count == 4
-    index_file.unlink()
+    saved.unlink()
     rebuilt = sync_index(sessions, spec(settings))
-    with sessions() as session:
-        assert set(rebuilt.ids().tolist()) == set(session.scalars(select(Template.id)))
+    assert set(rebuilt.ids().tolist()) == searched_ids(sessions, settings)
 
 
 def test_index_layout_follows_the_gallery_size(

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, get_args
 
 import typer
 
 from app.core.composition import encoder, quality_policy
 from app.core.settings import Settings
-from matcher import ENGINES
+from matcher import ENGINES, GalleryTemplates, MatchRule, engine_spec
+from matcher.operating_point import (
+    OperatingPoint,
+    OperatingPointError,
+    Rate,
+    load_operating_point,
+)
+
+if TYPE_CHECKING:
+    from calibration.photos import Encoded
 
 
 def calibrate(
@@ -45,6 +54,24 @@ def calibrate(
     engine: Annotated[
         str | None, typer.Option(help=f"{', '.join(ENGINES)} (default FACEMATCH_ENGINE)")
     ] = None,
+    templates: Annotated[
+        str | None,
+        typer.Option(
+            help="What the index searches: person or photo templates "
+            "(default FACEMATCH_GALLERY_TEMPLATES)"
+        ),
+    ] = None,
+    check: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="Instead of calibrating, check this operating point on the --photos sets: "
+            "FPIR and FNIR with intervals from resampling people; exit 1 when the photos show "
+            "more false positives than it states. With --out, the point is written there with "
+            "the checks recorded.",
+        ),
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="Operating point file to write")] = None,
     review: Annotated[
         Path | None,
@@ -64,6 +91,7 @@ def calibrate(
     # SciPy's statistics take most of a second to import: only this command needs them.
     from calibration.calibrate import CalibrationRefused, pairs_to_review
     from calibration.calibrate import calibrate as choose_operating_point
+    from calibration.check import CheckRefused
     from calibration.photos import CalibrationSetError, encode, read_set
 
     settings = Settings()
@@ -72,6 +100,33 @@ def calibrate(
             typer.echo(f"error: no engine is called {engine!r}", err=True)
             raise typer.Exit(2)
         settings = settings.model_copy(update={"engine": engine})
+    if templates is not None:
+        if templates not in get_args(GalleryTemplates):
+            typer.echo(f"error: templates are person or photo, not {templates!r}", err=True)
+            raise typer.Exit(2)
+        settings = settings.model_copy(update={"gallery_templates": templates})
+    if check is not None:
+        try:
+            point, _ = load_operating_point(check)
+        except OperatingPointError as problem:
+            typer.echo(f"error: {problem}", err=True)
+            raise typer.Exit(2) from None
+        makers = [name for name in ENGINES if engine_spec(name).model_id == point.model_id]
+        wrong = (
+            f"no engine makes {point.model_id} templates"
+            if not makers
+            else "--check takes the engine, the templates, the threshold and the gallery size "
+            "from the point: --engine, --templates, --gallery-size, --extrapolate and "
+            "--review do not go with it"
+            if engine or templates or gallery_size or extrapolate or review
+            else None
+        )
+        if wrong:
+            typer.echo(f"error: {wrong}", err=True)
+            raise typer.Exit(2)
+        settings = settings.model_copy(
+            update={"engine": makers[0], "gallery_templates": point.gallery_templates}
+        )
     try:
         sets = {
             path.stem: encode(
@@ -82,6 +137,9 @@ def calibrate(
             )
             for path in photos
         }
+        if check is not None:
+            _check(point, sets, settings, by_group, out)
+            return
         point = choose_operating_point(
             sets,
             settings.engine_spec,
@@ -90,8 +148,9 @@ def calibrate(
             gallery_size,
             by_group,
             extrapolate,
+            settings.gallery_templates,
         )
-    except (CalibrationSetError, CalibrationRefused) as problem:
+    except (CalibrationSetError, CalibrationRefused, CheckRefused) as problem:
         typer.echo(f"error: {problem}", err=True)
         raise typer.Exit(2) from None
     if review is not None:
@@ -115,3 +174,51 @@ def calibrate(
         f"binding group {point.binding_group}; it misses {point.fnir:.1%} of mated comparisons. "
         f"Written to {out}"
     )
+
+
+def _check(
+    point: OperatingPoint,
+    sets: dict[str, Encoded],
+    settings: Settings,
+    by_group: bool,
+    out: Path | None,
+) -> None:
+    """Check the point on each set, print what it shows, record it with --out, and exit 1
+    where the stated FPIR is outside the intervals."""
+    from calibration.check import broken_promises, check_point
+
+    rule = MatchRule(point.threshold, settings.max_candidates, settings.match_margin)
+    checks = {
+        name: check_point(encoded, point, quality_policy(settings), rule, by_group)
+        for name, encoded in sets.items()
+    }
+    broken = []
+    for name, found in checks.items():
+        refused = ", ".join(f"{code} {n}" for code, n in found.refused.items()) or "none"
+        typer.echo(
+            f"{name}: {found.people_enrolled:,} people enrolled; "
+            f"FNIR {_rate(found.fnir)} of {found.mated_searches:,} searches; "
+            f"FPIR with {point.gallery_size:,} enrolled {_rate(found.fpir)} "
+            f"(stated {point.target_fpir:g}); rank-1 {found.rank_1:.1%}; "
+            f"probes refused: {refused}"
+        )
+        for group, measured in found.groups.items():
+            missed = _rate(measured.fnir) if measured.fnir else "no mated search"
+            typer.echo(f"  {group}: FNIR {missed}, FPIR {_rate(measured.fpir)}")
+        broken += [f"{name}: {problem}" for problem in broken_promises(point, found)]
+    if out is not None:
+        recorded = point.model_copy(update={"checks": {**point.checks, **checks}})
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(recorded.model_dump_json(indent=2) + "\n")
+        typer.echo(f"checks recorded in {out}")
+    if broken:
+        typer.echo(
+            f"the photos show more false positives than it states ({point.target_fpir:g}): "
+            + "; ".join(broken),
+            err=True,
+        )
+        raise typer.Exit(1)
+
+
+def _rate(rate: Rate) -> str:
+    return f"{rate.value:.3g} [{rate.low:.3g}, {rate.high:.3g}]"

@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from app.audit import trail
 from app.cli.common import FaceOption, actor, keys_or_exit, open_database
-from app.core.composition import encoder, gallery_spec
+from app.core.composition import encoder, every_gallery_spec, gallery_spec
 from app.core.settings import Settings
 from app.enrolment.demo import DEMO_COLUMNS, lfw_demo_rows
 from app.enrolment.local import (
@@ -30,7 +30,7 @@ from app.enrolment.local import (
 )
 from app.gallery.photos import file_sha256
 from app.gallery.service import sync_index
-from index import GalleryIndex, TemplateKeys
+from index import GalleryIndex, IndexInvalid, TemplateKeys
 from matcher import ENGINES, FaceChoice, engine_spec
 
 index_cli = typer.Typer(help="The FAISS gallery index.", no_args_is_help=True)
@@ -254,7 +254,16 @@ def records_purge(
     if record_id is None:
         typer.echo("no such licence record", err=True)
         raise typer.Exit(1)
-    sync_index(sessions, gallery_spec(settings, keys))
+    # Every saved index drops the person, not only the one searched now.
+    searched = gallery_spec(settings, keys)
+    sync_index(sessions, searched)
+    for spec in every_gallery_spec(settings, keys):
+        if spec.index_name == searched.index_name:
+            continue
+        try:
+            sync_index(sessions, spec, spec.saved_index())
+        except IndexInvalid:
+            continue  # none saved: nothing holds the person
     typer.echo("licence record purged")
 
 

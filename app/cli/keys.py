@@ -9,12 +9,11 @@ import typer
 from app.accounts.service import reseal_totp_seeds
 from app.audit import trail
 from app.cli.common import actor, keys_or_exit, open_database
-from app.core.composition import gallery_spec
+from app.core.composition import every_gallery_spec
 from app.core.settings import Settings
 from app.gallery.store import reseal_templates
 from app.requests.workflow import reseal_court_orders
 from index import IndexInvalid, new_key
-from matcher import ENGINES
 
 keys_cli = typer.Typer(help="The key face templates are sealed with.", no_args_is_help=True)
 
@@ -29,8 +28,8 @@ def keys_new() -> None:
 def keys_rotate(
     chunk: Annotated[int, typer.Option(min=1, help="Templates per transaction")] = 1000,
 ) -> None:
-    """Re-seal every template, saved index, second-factor seed and court order document
-    under FACEMATCH_TEMPLATE_KEY.
+    """Re-seal every template (of photos and of people), saved index, second-factor seed
+    and court order document under FACEMATCH_TEMPLATE_KEY.
 
     Give the new key as FACEMATCH_TEMPLATE_KEY and the old one in
     FACEMATCH_EARLIER_TEMPLATE_KEYS, to the service and every command, then run this; a run
@@ -41,8 +40,7 @@ def keys_rotate(
     sessions = open_database(settings)
     resealed = reseal_templates(sessions, keys, chunk)
     indexes = 0
-    for engine in ENGINES:
-        spec = gallery_spec(settings.model_copy(update={"engine": engine}), keys)
+    for spec in every_gallery_spec(settings, keys):
         try:
             index = spec.saved_index()
         except IndexInvalid:

@@ -7,12 +7,14 @@ Nothing else reads a key from the settings or makes a development key file.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from ipaddress import IPv4Network, IPv6Network, collapse_addresses
+from typing import get_args
 
 import faiss
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -35,11 +37,13 @@ from auth import LockoutPolicy, Throttle, TokenIssuer, development_key, signing_
 from index import Layout, LayoutPolicy, TemplateKeys
 from index.sealing import key_file
 from matcher import (
+    ENGINES,
     Box,
     DecodeLimits,
     EncoderConfig,
     FaceChoice,
     FaceTemplate,
+    GalleryTemplates,
     MatchRule,
     PipelineBusy,
     PipelineTimeout,
@@ -163,7 +167,17 @@ def gallery_spec(settings: Settings, keys: TemplateKeys | None = None) -> Galler
         spec.metric,
         keys or template_keys(settings),
         index_layouts(settings),
+        settings.gallery_templates,
     )
+
+
+def every_gallery_spec(settings: Settings, keys: TemplateKeys) -> list[GallerySpec]:
+    """A spec for each engine and kind of template, each with its own saved index: what a
+    key rotation re-seals and a purge brings in step, whichever the service searches."""
+    return [
+        gallery_spec(settings.model_copy(update={"engine": e, "gallery_templates": k}), keys)
+        for e, k in itertools.product(ENGINES, get_args(GalleryTemplates))
+    ]
 
 
 def quality_policy(settings: Settings) -> QualityPolicy:
@@ -313,6 +327,11 @@ def check(settings: Settings) -> Checked:
         raise StartupRefused(
             f"refusing to start: {path} is for {point.model_id} ({point.metric}), "
             f"not the configured engine's {settings.engine_spec.model_id}"
+        )
+    if point.gallery_templates != settings.gallery_templates:
+        raise StartupRefused(
+            f"refusing to start: {path} was calibrated for {point.gallery_templates} "
+            f"templates, and FACEMATCH_GALLERY_TEMPLATES is {settings.gallery_templates}"
         )
     return Checked(token_key, keys, audit, point, digest)
 

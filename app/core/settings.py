@@ -27,6 +27,7 @@ from index.sealing import read_key
 from matcher import (
     EngineName,
     EngineSpec,
+    GalleryTemplates,
     engine_spec,
 )
 from matcher.operating_point import shipped as shipped_operating_point
@@ -109,6 +110,10 @@ class Settings(BaseSettings):
     # The threshold every search uses and the measurement behind it (`facematch calibrate`);
     # by default the one the repository ships for the engine (matcher/operating_points/).
     operating_point: Path | None = None
+    # What the index searches: "person", each licence holder's photo templates fused into
+    # one; or "photo", every enrolled photo's own template, the person at their closest
+    # (docs/accuracy.md measures both). The operating point must be calibrated for the same.
+    gallery_templates: GalleryTemplates = "person"
     max_candidates: int = Field(default=5, ge=1, le=50)
     # How many trained examiners must each identify the same candidate before a release: 1,
     # or 2 for blind verification (ACE-V's V) by a second operator.

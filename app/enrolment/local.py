@@ -26,7 +26,7 @@ from tqdm import tqdm
 from app.gallery.models import LicenseRecord, Photo, Template
 from app.gallery.photos import file_sha256, locate_photo
 from app.gallery.release import RELEASED_FIELDS, Release
-from app.gallery.store import bump_revision, seal_template
+from app.gallery.store import bump_revision, fuse_people, seal_template
 from index import TemplateKeys
 from matcher import engine_spec
 from matcher.pool import EncoderConfig, EncoderPool, Encoding
@@ -165,6 +165,7 @@ class Enrolment:
         self.sessions = sessions
         self.keys = keys
         self.model_id = engine_spec(encoder.engine).model_id
+        self.metric = engine_spec(encoder.engine).metric
         self.encoder = encoder
         self.workers = workers
         self.batch_size = batch_size
@@ -257,7 +258,8 @@ class Enrolment:
             yield _settled(pending.popleft())
 
     def _write(self, batch: list[tuple[PhotoJob, bytes]]) -> int:
-        """One transaction: records (created or brought up to date), photos, templates."""
+        """One transaction: records (created or brought up to date), photos, templates, and
+        the person templates of the records it touches."""
         with self.sessions.begin() as session:
             numbers = {job.identity.license_number for job, _ in batch}
             records = {
@@ -287,6 +289,9 @@ class Enrolment:
                 sealed = seal_template(self.keys, photo.id, self.model_id, descriptor)
                 session.add(Template(photo_id=photo.id, model_id=self.model_id, descriptor=sealed))
                 written += 1
+            session.flush()
+            people = {record.id for record in records.values()}
+            fuse_people(session, self.keys, self.model_id, self.metric, people)
             bump_revision(session, self.model_id)
         return written
 
@@ -308,8 +313,9 @@ def write_rejects(path: Path, rejects: list[Reject]) -> None:
 
 
 def purge_record(session: Session, license_number: str) -> int | None:
-    """Delete a licence record with its photos and templates, returning its id (None if there
-    is no such record); the caller commits."""
+    """Delete a licence record with its photos, their templates and its person templates (the
+    database's cascade), returning its id (None if there is no such record); the caller
+    commits."""
     record = session.scalar(
         select(LicenseRecord).where(LicenseRecord.license_number == license_number.strip().upper())
     )

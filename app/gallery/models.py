@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Date,
     ForeignKey,
+    Integer,
     LargeBinary,
     String,
     UniqueConstraint,
@@ -73,8 +74,28 @@ class Template(Base):
     photo: Mapped[Photo] = relationship(back_populates="templates")
 
 
+class PersonTemplate(Base):
+    """One engine's template of one licence holder, fused from the templates of all their
+    enrolled photos (index.fuse). Replaced, under a new id, in the transaction that changes
+    the person's photos, and never changed in place: its id is its FAISS id."""
+
+    __tablename__ = "person_templates"
+    __table_args__ = (UniqueConstraint("record_id", "model_id"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(Id64, primary_key=True)
+    record_id: Mapped[int] = mapped_column(
+        ForeignKey("license_records.id", ondelete="CASCADE"), index=True
+    )
+    model_id: Mapped[str] = mapped_column(String(64), index=True)
+    descriptor: Mapped[bytes] = mapped_column(LargeBinary)
+    # How many photo templates it fuses.
+    photos: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
 class GalleryRevision(Base):
-    """Bumped in the same transaction as every change to a model's templates, so a saved
+    """Bumped in the same transaction as every change to a model's templates (photo and
+    person templates alike), so a saved
     index can say which state of the database it reflects."""
 
     __tablename__ = "gallery_revisions"

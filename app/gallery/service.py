@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.gallery.models import LicenseRecord
 from app.gallery.store import (
+    fuse_unfused,
     gallery_revision,
     owners_of_templates,
     template_count,
@@ -22,13 +23,11 @@ from app.gallery.store import (
     templates_by_id,
 )
 from index import GalleryIndex, IndexInvalid, LayoutPolicy, Metric, TemplateKeys
-from matcher import MatchRule, select_candidates
+from matcher import GalleryTemplates, MatchRule, neighbours_to_fetch, select_candidates
 
 log = logging.getLogger(__name__)
 
 _FETCH_CHUNK = 10_000
-# Neighbours fetched per candidate wanted: one person may hold several templates (renewals).
-NEIGHBOUR_FANOUT = 10
 
 
 @dataclass(frozen=True)
@@ -39,15 +38,21 @@ class GallerySpec:
     metric: Metric
     keys: TemplateKeys
     layouts: LayoutPolicy = LayoutPolicy()
+    templates: GalleryTemplates = "photo"
+
+    @property
+    def index_name(self) -> str:
+        """Each kind of template has its own index files: their ids are of different rows."""
+        return self.model_id if self.templates == "photo" else f"{self.model_id}.person"
 
     def empty_index(self) -> GalleryIndex:
-        return GalleryIndex(self.model_id, self.dimension, self.metric)
+        return GalleryIndex(self.index_name, self.dimension, self.metric)
 
     def saved_index(self) -> GalleryIndex:
         """The index saved in index_dir; IndexInvalid if missing, damaged, foreign, or
         sealed under a key not configured."""
         return GalleryIndex.load(
-            self.index_dir, self.model_id, self.dimension, self.metric, self.keys
+            self.index_dir, self.index_name, self.dimension, self.metric, self.keys
         )
 
 
@@ -61,8 +66,11 @@ def sync_index(
     Only templates whose ids differ are added or removed: templates are immutable and their
     ids never reused, so comparing ids is enough. Then the index is laid out as the spec's
     policy wants for its size (exact, or a shortlist with exact re-ranking). A saved file
-    already current is left alone.
+    already current is left alone. When loading or rebuilding, the person templates that
+    records enrolled before they existed (migration 0009) lack are made first.
     """
+    if index is None or index.count == 0:
+        fuse_unfused(sessions, spec.keys, spec.model_id, spec.metric)
     from_file = index is None
     if index is None:
         try:
@@ -73,18 +81,18 @@ def sync_index(
     with sessions() as session:
         # Read the revision first: rows committed before it are all visible to the reads below.
         revision = gallery_revision(session, spec.model_id)
-        count = template_count(session, spec.model_id)
+        count = template_count(session, spec.model_id, spec.templates)
         current = index.revision == revision and index.count == count
         if from_file and current and index.layout == spec.layouts.for_count(count):
             return index
-        wanted = template_ids(session, spec.model_id)
+        wanted = template_ids(session, spec.model_id, spec.templates)
         present = set(index.ids().tolist())
         stale = np.fromiter(present - wanted, dtype=np.int64)
         if stale.size:
             index.remove(stale)
         missing = sorted(wanted - present)
         for start in range(0, len(missing), _FETCH_CHUNK):
-            rows = templates_by_id(session, missing[start : start + _FETCH_CHUNK])
+            rows = templates_by_id(session, missing[start : start + _FETCH_CHUNK], spec.templates)
             index.add(
                 np.array([row.id for row in rows], dtype=np.int64),
                 np.stack([template_vector(row, spec.keys) for row in rows]),
@@ -96,7 +104,7 @@ def sync_index(
     manifest = index.save(spec.index_dir, spec.keys)
     log.info(
         "%s index at revision %d: %d templates (%d added, %d removed), %s layout",
-        spec.model_id,
+        spec.index_name,
         revision,
         manifest.count,
         len(missing),
@@ -108,7 +116,8 @@ def sync_index(
 
 @dataclass(frozen=True)
 class Hit:
-    """A candidate: the person, the enrolled photo whose template came nearest, the distance."""
+    """A candidate: the person, the enrolled photo to show first (whose template came
+    nearest, or with person templates the latest), the distance."""
 
     record: LicenseRecord
     photo_id: int
@@ -151,12 +160,21 @@ class Gallery:
     def search(self, session: Session, descriptor: np.ndarray, rule: MatchRule) -> Hits:
         """The licence records of the people the rule makes candidates, nearest first, with
         the photos that matched, their distances and the index revision that found them."""
-        # Under the lock that guards catching up, so no search reads a half-changed index.
-        with self._lock:
-            index = self._synced()
-            neighbours = index.search(descriptor, rule.limit * NEIGHBOUR_FANOUT)
-            revision = index.revision
-        owner = owners_of_templates(session, [template_id for template_id, _ in neighbours])
+        wanted = neighbours_to_fetch(rule.limit, self._spec.templates)
+        for attempt in range(2):
+            # Under the lock that guards catching up, so no search reads a half-changed index.
+            with self._lock:
+                index = self._synced()
+                neighbours = index.search(descriptor, wanted)
+                revision = index.revision
+            owner = owners_of_templates(
+                session, [template_id for template_id, _ in neighbours], self._spec.templates
+            )
+            if len(owner) == len(neighbours) or attempt:
+                break
+            # A template found is gone since: purged, or a person template replaced by a
+            # renewal under a new id. The caught-up index is searched once more, so the
+            # renewed person is not left out.
         # Neighbours come nearest first: a person's first template is the one that matched.
         nearest_photo: dict[int, int] = {}
         for t, _ in neighbours:

@@ -4,17 +4,18 @@ random templates, and how many records, photos and templates the database holds.
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.core.composition import encoder, template_keys
+from app.core.composition import encoder, gallery_spec, template_keys
 from app.core.settings import Settings
 from app.enrolment.local import Enrolment
 from app.gallery.models import LicenseRecord, Photo, Template
 from app.gallery.service import GallerySpec
-from app.gallery.store import bump_revision, seal_template
+from app.gallery.store import bump_revision, seal_template, template_ids
 from matcher import FaceChoice
 
 
@@ -57,6 +58,17 @@ def synthetic_gallery(
             session.add(Template(photo=photo, model_id=spec.model_id, descriptor=sealed))
         bump_revision(session, spec.model_id)
     return descriptors
+
+
+def searched_ids(sessions: sessionmaker[Session], settings: Settings) -> set[int]:
+    """The ids of the templates the configured gallery searches: person or photo ones."""
+    with sessions() as session:
+        return template_ids(session, settings.engine_spec.model_id, settings.gallery_templates)
+
+
+def index_file(settings: Settings) -> Path:
+    """The configured gallery's saved index file."""
+    return settings.index_dir / f"{gallery_spec(settings).index_name}.faiss"
 
 
 def counts(sessions: sessionmaker[Session]) -> tuple[int, int, int]:
