@@ -235,3 +235,18 @@ def test_the_check_command_records_what_a_point_gives_and_fails_a_broken_promise
     assert broken.exit_code == 1 and "more false positives than it states" in broken.output
     mixed = CliRunner().invoke(cli, [*base, "--check", str(loose), "--templates", "person"])
     assert mixed.exit_code == 2 and "from the point" in mixed.output
+
+
+def test_the_check_refuses_a_set_with_nobody_to_search_for(
+    lfw_sets: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """People with one photo each: everyone enrolled has nothing left to search with, so
+    no miss rate can be shown, and the check says so instead of reporting one."""
+    monkeypatch.setenv("FACEMATCH_DATA_DIR", str(tmp_path))
+    singles = [p for p in read_set(lfw_sets) if p.path.stem.endswith("_0001")][-30:]
+    single_set = tmp_path / "singles.csv"
+    write_set(single_set, singles)
+    refused = CliRunner().invoke(
+        cli, ["calibrate", "--photos", str(single_set), "--check", str(shipped("sface"))]
+    )
+    assert refused.exit_code == 2 and "nobody enrolled has a photo left" in refused.output

@@ -5,6 +5,8 @@ holder, equal to the fusion of their photo templates, and the index holding exac
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +24,7 @@ from app.gallery.models import PersonTemplate, Photo, Template
 from app.gallery.service import Gallery, sync_index
 from app.gallery.store import (
     SealedTemplate,
+    fuse_unfused,
     gallery_revision,
     person_template_context,
     template_context,
@@ -234,3 +237,27 @@ def test_a_renewal_between_the_index_and_the_records_does_not_drop_the_person(
         hits = gallery.search(session, descriptor, MatchRule(threshold=2.0, limit=5))
     assert len(calls) == 2  # looked again at the caught-up index
     assert hits.matches[0].record.license_number == rows[0]["license_number"]
+
+
+def test_ten_back_fills_at_once_leave_one_person_template_each(
+    sessions: sessionmaker[Session], settings: Settings, tmp_path: Path
+) -> None:
+    """Ten processes starting on a database from before person templates each fill them in
+    at once: on PostgreSQL they clash on the unique constraint and look again; on SQLite
+    they take turns. Each record ends with exactly one, its photos' fusion."""
+    rows = lfw_rows(4)
+    manifest = write_manifest(tmp_path / "a.csv", [rows[0], renewal(rows[0], 2), *rows[1:]])
+    enrolment(sessions, settings).run(read_manifest(manifest, DATASETS))
+    with sessions.begin() as session:
+        session.execute(delete(PersonTemplate))
+    keys, spec = template_keys(settings), settings.engine_spec
+    start = threading.Barrier(10)
+
+    def back_fill() -> int:
+        start.wait()
+        return fuse_unfused(sessions, keys, spec.model_id, spec.metric, chunk=1)
+
+    with ThreadPoolExecutor(10) as pool:
+        made = list(pool.map(lambda _: back_fill(), range(10)))
+    assert sum(made) == 4
+    assert_in_step(sessions, settings)

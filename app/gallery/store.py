@@ -17,8 +17,8 @@ from app.gallery.models import GalleryRevision, PersonTemplate, Photo, Template
 from index import Metric, SealingError, TemplateKeys, fuse
 from matcher import GalleryTemplates
 
-# Unique-constraint clashes with concurrent enrolments fuse_unfused rides out.
-_CLASHES = 3
+# Unique-constraint clashes fuse_unfused rides out before it takes one for another fault.
+_CLASHES = 100
 
 
 def bump_revision(session: Session, model_id: str) -> None:
@@ -124,18 +124,26 @@ def template_vector(row: SealedTemplate, keys: TemplateKeys) -> np.ndarray:
 
 
 def fuse_people(
-    session: Session, keys: TemplateKeys, model_id: str, metric: Metric, record_ids: set[int]
+    session: Session,
+    keys: TemplateKeys,
+    model_id: str,
+    metric: Metric,
+    record_ids: set[int],
+    replace: bool = True,
 ) -> None:
     """Make each record's person template again from its photo templates, in the caller's
     transaction (which also bumps the revision): the old row goes, a new one with a new id
-    comes, and a record with no photo template of the model is left with none."""
+    comes, and a record with no photo template of the model is left with none. Without
+    `replace`, only missing ones are made: one that exists meanwhile fails the transaction
+    on the unique constraint rather than being replaced."""
     if not record_ids:
         return
-    session.execute(
-        delete(PersonTemplate).where(
-            PersonTemplate.model_id == model_id, PersonTemplate.record_id.in_(record_ids)
+    if replace:
+        session.execute(
+            delete(PersonTemplate).where(
+                PersonTemplate.model_id == model_id, PersonTemplate.record_id.in_(record_ids)
+            )
         )
-    )
     rows = session.execute(
         select(Photo.record_id, Template.id, Template.photo_id, Template.descriptor)
         .join(Photo)
@@ -169,16 +177,17 @@ def fuse_unfused(
     chunk: int = 1000,
 ) -> int:
     """Make the person templates that records enrolled before they existed lack (migration
-    0009), a chunk of records per transaction; returns how many were made. An enrolment
-    making one of the same people's at the same moment fails one transaction on the unique
-    constraint, and what is still missing is looked for again."""
+    0009), a chunk of records per transaction; returns how many this call made. Another
+    back-fill or an enrolment making one of the same people's at the same moment fails one
+    transaction on the unique constraint, and what is still missing is looked for again:
+    each clash means someone else made progress, so the loop ends."""
     made, clashes = 0, 0
     while True:
         try:
             with sessions.begin() as session:
                 records = set(session.scalars(_unfused(model_id).limit(chunk)))
                 if records:
-                    fuse_people(session, keys, model_id, metric, records)
+                    fuse_people(session, keys, model_id, metric, records, replace=False)
                     bump_revision(session, model_id)
         except IntegrityError:
             clashes += 1
