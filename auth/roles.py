@@ -17,6 +17,9 @@ class Role(StrEnum):
     records_clerk = "records_clerk"
     admin = "admin"
     review_system = "review_system"
+    # RCW 43.386.050: a legitimate, independent tester of accuracy and of differences between
+    # subpopulations, who sends photos of their own and never sees the gallery.
+    independent_tester = "independent_tester"
 
 
 # Roles held by systems, which sign in with a client id and secret instead of a password and
@@ -38,6 +41,7 @@ class Permission(StrEnum):
     read_audit = "read_audit"
     read_operating_point = "read_operating_point"
     manage_accounts = "manage_accounts"
+    evaluate = "evaluate"
 
 
 class Level(StrEnum):
@@ -83,6 +87,8 @@ PERMISSIONS: dict[Permission, frozenset[Role]] = {
     Permission.read_audit: frozenset({Role.auditor}),
     Permission.read_operating_point: frozenset({Role.auditor}),
     Permission.manage_accounts: frozenset({Role.admin}),
+    # Only a tester evaluates, on their own photos; nobody else's evaluations are theirs.
+    Permission.evaluate: frozenset({Role.independent_tester}),
 }
 
 

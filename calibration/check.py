@@ -58,6 +58,7 @@ class Searched:
     listed: np.ndarray
     mated_groups: np.ndarray
     non_mated_nearest: np.ndarray
+    non_mated_groups: np.ndarray  # the group of each non-mated search's photo
     strangers: np.ndarray
     stranger_groups: np.ndarray
     stranger_probes: np.ndarray  # usable probes per stranger
@@ -134,6 +135,7 @@ def search_set(
         listed=listed,
         mated_groups=groups[mated_rows],
         non_mated_nearest=nearest,
+        non_mated_groups=groups[stranger_rows],
         strangers=strangers,
         stranger_groups=np.array([first_group[p] for p in strangers]),
         stranger_probes=np.bincount(of_stranger, minlength=len(strangers)),
@@ -154,6 +156,11 @@ def check_point(
     """The point's FNIR and FPIR on a labelled set, overall and per group, each with its
     interval from resampling people."""
     searched = search_set(encoded, policy, point.metric, rule, point.gallery_templates)
+    return checked(searched, point, rule, by_group)
+
+
+def checked(searched: Searched, point: OperatingPoint, rule: MatchRule, by_group: bool) -> Check:
+    """What the searches show of the point: FNIR and FPIR, overall and per group."""
     people = len(searched.gallery.persons)
     everyone = np.ones(len(searched.mate), dtype=bool)
     groups = {}

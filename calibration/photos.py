@@ -23,6 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from matcher import EncoderConfig, EncoderPool, FaceRefusal, Quality, QualityPolicy, engine_spec
+from matcher.pool import Measurement
 from matcher.quality import check
 
 # Every face the detector finds is described; policies are applied to the measures later.
@@ -135,29 +136,38 @@ def encode(
         with EncoderPool(config, workers) as pool:
             futures = [(key, pool.measure(str(path))) for key, path in todo]
             for key, future in tqdm(futures, desc=f"encoding ({config.engine})", unit="photo"):
-                blob, outcome = future.result()
-                if blob is None:
-                    known[key] = (None, str(outcome), None)
-                else:
-                    known[key] = (np.frombuffer(blob, dtype=np.float32), "", astuple(outcome))
+                known[key] = entry(future.result())
         if cache is not None:
             _write_cache(cache, known, engine_spec(config.engine).dimension)
-    dimension = engine_spec(config.engine).dimension
+    return encoded(photos, [known[key] for key in keys], engine_spec(config.engine).dimension)
+
+
+# A photo's template, its refusal code ("" for none) and its quality measures.
+Entry = tuple[np.ndarray | None, str, tuple[float, ...] | None]
+
+
+def encoded(photos: list[Photo], entries: list[Entry], dimension: int) -> Encoded:
+    """The set, from each photo's entry in turn."""
     descriptors = np.zeros((len(photos), dimension), dtype=np.float32)
     quality = np.full((len(photos), len(_QUALITY_FIELDS)), np.nan)
     codes = []
-    for i, key in enumerate(keys):
-        descriptor, code, measures = known[key]
+    for i, (descriptor, code, measures) in enumerate(entries):
         codes.append(code)
         if descriptor is not None:
             descriptors[i], quality[i] = descriptor, measures
     return Encoded(photos, descriptors, codes, quality)
 
 
-_Entry = tuple[np.ndarray | None, str, tuple[float, ...] | None]
+def entry(measurement: Measurement) -> Entry:
+    """A worker's measurement of one photo as an entry."""
+    blob, outcome = measurement
+    if blob is None:
+        return None, str(outcome), None
+    assert isinstance(outcome, Quality)
+    return np.frombuffer(blob, dtype=np.float32), "", astuple(outcome)
 
 
-def _read_cache(cache: Path | None) -> dict[str, _Entry]:
+def _read_cache(cache: Path | None) -> dict[str, Entry]:
     if cache is None or not cache.is_file():
         return {}
     with np.load(cache) as saved:
@@ -169,7 +179,7 @@ def _read_cache(cache: Path | None) -> dict[str, _Entry]:
         }
 
 
-def _write_cache(cache: Path, known: dict[str, _Entry], dimension: int) -> None:
+def _write_cache(cache: Path, known: dict[str, Entry], dimension: int) -> None:
     keys = sorted(known)
     descriptors = np.zeros((len(keys), dimension), dtype=np.float32)
     quality = np.full((len(keys), len(_QUALITY_FIELDS)), np.nan)

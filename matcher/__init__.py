@@ -7,7 +7,7 @@ from matcher.decision import (
     neighbours_to_fetch,
     select_candidates,
 )
-from matcher.decode import DecodeLimits, sniff_format
+from matcher.decode import DecodeLimits, check_photo, sniff_format
 from matcher.dlib_engine import DlibEngine
 from matcher.engine import Detection, Engine, EngineName, EngineSpec, distance
 from matcher.engines import ENGINES, engine_spec, load_engine
@@ -16,6 +16,7 @@ from matcher.pool import (
     EncoderConfig,
     EncoderPool,
     PipelineBusy,
+    PipelineStarting,
     PipelineTimeout,
     ProbeEncoder,
 )
@@ -46,11 +47,13 @@ __all__ = [
     "Metric",
     "ModelFileError",
     "PipelineBusy",
+    "PipelineStarting",
     "PipelineTimeout",
     "ProbeEncoder",
     "Quality",
     "QualityPolicy",
     "SFaceEngine",
+    "check_photo",
     "distance",
     "engine_spec",
     "load_engine",

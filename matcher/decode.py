@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,8 +41,30 @@ def sniff_format(data: bytes) -> str | None:
     return None
 
 
+def check_photo(data: bytes, limits: DecodeLimits) -> None:
+    """Every check that needs no pixel decoded: the size, the format by its bytes, the header
+    (the pixel count; a JPEG's EXIF orientation) and the file's end. Cheap enough to run
+    where the photo arrives, so a file that is no photo is refused before a worker is
+    needed. (A PNG's EXIF may follow its pixels: Pillow decodes them to find it, so its
+    orientation is checked where it is decoded.)"""
+    with _refusals():
+        image = _opened(data, limits)
+        if image.format == "JPEG":
+            _check_orientation(image)
+
+
 def decode_image(data: bytes, limits: DecodeLimits) -> np.ndarray:
     """Return an H x W x 3 uint8 RGB array, oriented as the camera's EXIF says."""
+    with _refusals():
+        image = _opened(data, limits)
+        _check_orientation(image)
+        image.load()
+        oriented: Image.Image = ImageOps.exif_transpose(image)
+    return _to_rgb(oriented)
+
+
+def _opened(data: bytes, limits: DecodeLimits) -> Image.Image:
+    """The photo with its header and structure checked, its pixels not yet decoded."""
     if len(data) > limits.max_bytes:
         raise FaceRefusal(
             "image_too_large",
@@ -49,28 +73,35 @@ def decode_image(data: bytes, limits: DecodeLimits) -> np.ndarray:
     fmt = sniff_format(data)
     if fmt is None:
         raise FaceRefusal("unsupported_image", "The photo is not a JPEG or PNG image.")
+    image = Image.open(io.BytesIO(data), formats=[fmt])
+    width, height = image.size
+    if width * height > limits.max_pixels:
+        raise FaceRefusal(
+            "image_too_large",
+            f"The photo is {width}x{height} pixels; the limit is {limits.max_pixels} pixels.",
+        )
+    _check_ends_with_image(data, fmt)
+    return image
+
+
+def _check_orientation(image: Image.Image) -> None:
+    orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
+    if orientation not in _ORIENTATIONS:
+        raise FaceRefusal(
+            "unsupported_image",
+            f"The photo's EXIF orientation ({orientation}) is not one of the eight "
+            "that exist, so which way up it is cannot be known.",
+        )
+
+
+@contextmanager
+def _refusals() -> Iterator[None]:
+    """Pillow's many failures as the refusals they mean; its decompression-bomb warning,
+    given below its hard limit, as the refusal it is."""
     try:
         with warnings.catch_warnings():
-            # Pillow warns below its hard bomb limit; treat the warning as the refusal it is.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=[fmt])
-            width, height = image.size
-            if width * height > limits.max_pixels:
-                raise FaceRefusal(
-                    "image_too_large",
-                    f"The photo is {width}x{height} pixels; the limit is "
-                    f"{limits.max_pixels} pixels.",
-                )
-            orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
-            if orientation not in _ORIENTATIONS:
-                raise FaceRefusal(
-                    "unsupported_image",
-                    f"The photo's EXIF orientation ({orientation}) is not one of the eight "
-                    "that exist, so which way up it is cannot be known.",
-                )
-            _check_ends_with_image(data, fmt)
-            image.load()
-            oriented: Image.Image = ImageOps.exif_transpose(image)
+            yield
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise FaceRefusal(
             "image_too_large", "The photo decompresses to more pixels than allowed."
@@ -81,7 +112,6 @@ def decode_image(data: bytes, limits: DecodeLimits) -> np.ndarray:
         raise FaceRefusal(
             "unsupported_image", "The photo is damaged or truncated and cannot be decoded."
         ) from None
-    return _to_rgb(oriented)
 
 
 def _check_ends_with_image(data: bytes, fmt: str) -> None:

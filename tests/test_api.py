@@ -18,15 +18,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.api.main import create_app
 from app.audit.models import AuditEntry
+from app.core.composition import encoder
 from app.core.settings import Settings
 from app.enrolment.local import purge_record
 from app.gallery.release import RELEASED_FIELDS
-from auth import Role
-from matcher import ENGINES
+from matcher import ENGINES, ProbeEncoder
 from tests.support.data import sample
 from tests.support.gallery import index_file
 from tests.support.images import slow_photo
-from tests.support.requests import approved_request
+from tests.support.searches import Desk
 from tests.support.service import LOOPBACK
 from tests.support.staff import Staff
 
@@ -34,26 +34,6 @@ from tests.support.staff import Staff
 pytestmark = pytest.mark.parametrize("engine_name", list(ENGINES))
 
 FIVE_FIELDS = {"first_name", "middle_name", "last_name", "date_of_birth", "license_number"}
-
-
-class Desk:
-    """An operator at work on one approved request that allows plenty of searches."""
-
-    def __init__(self, client: TestClient, staff: Staff) -> None:
-        self.client = client
-        staff.add("rita.records", Role.records_clerk)
-        staff.add("olga.operator", Role.operator)
-        staff.add_reviewers()
-        self.request_id = approved_request(client, staff, "rita.records")
-        self.headers = staff.headers("olga.operator")
-
-    def search(self, data: bytes, **form: str) -> httpx.Response:
-        return self.client.post(
-            f"/v1/requests/{self.request_id}/searches",
-            headers=self.headers,
-            files={"probe": ("probe", data)},
-            data=form,
-        )
 
 
 @pytest.fixture
@@ -166,6 +146,34 @@ def test_probes_past_the_time_limit_are_refused_audited_and_spend_nothing(
             select(AuditEntry.outcome).where(AuditEntry.event_type == "search")
         )
         assert Counter(outcomes) == {f"refused:{code}": n for (_, code), n in refusals.items()}
+
+
+def test_a_face_matcher_still_starting_is_reported_as_such(
+    searching: Settings, sessions: sessionmaker[Session], gallery_rows: list[dict]
+) -> None:
+    """Probe workers that have not loaded their models within their start-up limit (here
+    0 s): a photo is answered 503 with Retry-After, audited, no search spent; a file that is
+    no photo is still refused as what it is, needing no worker."""
+    with TestClient(create_app(searching), client=LOOPBACK) as client:
+        assert isinstance(client.app, FastAPI)
+        services = client.app.state.services
+        services.probes.close()
+        services.probes = ProbeEncoder(
+            encoder(searching), 1, searching.probe_timeout_s, start_timeout_s=0
+        )
+        desk = Desk(client, Staff.in_process(sessions, searching))
+        starting = desk.search(sample("obama.jpg"))
+        not_a_photo = desk.search(b"not a photo")
+        request = client.get(f"/v1/requests/{desk.request_id}", headers=desk.headers).json()
+    assert starting.status_code == 503 and starting.json()["code"] == "face_matcher_starting"
+    assert starting.headers["Retry-After"] == "10"
+    assert not_a_photo.status_code == 422 and not_a_photo.json()["code"] == "unsupported_image"
+    assert request["authorisation"]["searches_used"] == 0
+    with sessions() as session:
+        outcomes = session.scalars(
+            select(AuditEntry.outcome).where(AuditEntry.event_type == "search")
+        )
+        assert sorted(outcomes) == ["refused:face_matcher_starting", "refused:unsupported_image"]
 
 
 def test_too_large_is_413(

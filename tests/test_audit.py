@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
+from contextvars import copy_context
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -19,6 +20,7 @@ from app.audit import trail
 from app.audit.keys import AuditKeys
 from app.audit.models import AuditCheckpoint, AuditEntry
 from app.audit.retention import RetentionPolicy, purge
+from app.core.logs import begin_request
 from app.core.settings import Settings
 
 ENTRIES = 8
@@ -31,11 +33,17 @@ POLICY = RetentionPolicy(candidates=timedelta(days=90), probe_hashes=YEAR, audit
 
 @pytest.fixture
 def logged(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
-    for n in range(ENTRIES):
+    """Entries each written while serving an HTTP request of its own (its id recorded)."""
+
+    def served(n: int) -> None:
+        begin_request()
         with sessions.begin() as session:
             trail.record(
                 session, "test", f"event.{n}", f"account:{n}", "success", f"request:{n}", n=n
             )
+
+    for n in range(ENTRIES):
+        copy_context().run(served, n)
     return sessions
 
 
@@ -45,6 +53,12 @@ def entry(session: Session, seq: int) -> AuditEntry:
 
 def edit(session: Session, seq: int) -> None:
     session.execute(update(AuditEntry).where(AuditEntry.seq == seq).values(outcome="failure"))
+
+
+def reattribute(session: Session, seq: int) -> None:
+    """Name another HTTP request as the entry's, or none."""
+    other = None if seq % 2 else "0123456789abcdef"
+    session.execute(update(AuditEntry).where(AuditEntry.seq == seq).values(request_id=other))
 
 
 def edit_and_rehash(session: Session, seq: int) -> None:
@@ -94,6 +108,7 @@ TAMPERING: dict[str, tuple[Callable[[Session, int], None], int]] = {
     # entry that links to its predecessor and hashes right shows at the next entry's link.
     "edit": (edit, 0),
     "edit and rehash": (edit_and_rehash, 1),
+    "another request's id": (reattribute, 0),
     "delete": (remove, 0),
     "insert": (insert, 1),
     "swap": (swap, 0),

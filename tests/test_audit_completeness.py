@@ -18,6 +18,7 @@ from app.audit.models import AuditEntry
 from app.core.settings import Settings
 from auth import Role
 from tests.support.data import sample
+from tests.support.evaluations import lfw_gendered, zipped
 from tests.support.requests import COURT_ORDER, COURT_ORDER_DOCUMENT, request_body
 from tests.support.searches import conclusions
 from tests.support.staff import PASSWORD, REVIEWERS, Staff
@@ -258,7 +259,23 @@ def test_every_state_changing_route_writes_exactly_one_entry_allowed_or_refused(
     refused_three_ways(route, path, "olga.operator")
     ledger.call(route, path, actor["olga.operator"], 404, headers=operator)  # nobody released
 
+    # An independent tester's evaluation, queued (the runner stopped, so that nothing but
+    # these calls writes an entry meanwhile).
     assert isinstance(client.app, FastAPI)
+    client.app.state.evaluations.stop()
+    staff.add("tess.tester", Role.independent_tester)
+    tester = staff.headers("tess.tester")
+    route = ("POST", "/v1/evaluations")
+    zipped_set = {"content": zipped(lfw_gendered(4, per_person=2))}
+    as_zip = {"Content-Type": "application/zip"}
+    ledger.call(route, route[1], "anonymous", 401, headers=as_zip, **zipped_set)
+    ledger.call(route, route[1], actor["rita.records"], 403, headers=clerk | as_zip, **zipped_set)
+    tess = f"account:{staff.ids['tess.tester']}"
+    ledger.call(route, route[1], tess, 415, headers=tester, json={})
+    ledger.call(route, route[1], tess, 422, headers=tester | as_zip, content=b"not a zip")
+    ledger.call(route, route[1], tess, 202, headers=tester | as_zip, **zipped_set)
+    ledger.call(route, route[1], tess, 429, headers=tester | as_zip, **zipped_set)
+
     every = {
         (method.upper(), path)
         for path, operations in client.app.openapi()["paths"].items()

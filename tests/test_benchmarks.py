@@ -82,3 +82,9 @@ def test_load(tmp_path: Path) -> None:
     assert result["gallery"]["templates"] == 15
     assert result["idle"]["outcomes"] == {"201": 2}
     assert result["load"]["searches"] >= 1 and result["load"]["errors"] == 0
+    # The ceiling, the pool alone, measured in the same run with the same probes.
+    assert result["ceiling"]["idle"]["outcomes"] == {"201": 2}
+    assert result["ceiling"]["load"]["errors"] == 0
+    for name in ("idle", "load"):
+        share = result[name]["per_second"] / result["ceiling"][name]["per_second"]
+        assert result["of_ceiling"][name] == round(share, 3)

@@ -6,7 +6,6 @@ role. (tests/test_console.py walks the pages themselves in a real browser.)"""
 from __future__ import annotations
 
 import re
-import time
 from datetime import UTC, date, datetime, timedelta
 
 import pyotp
@@ -21,27 +20,11 @@ from app.console.render import CONTENT_SECURITY_POLICY
 from app.console.sessions import csrf_token
 from app.core.settings import Settings
 from auth import Role
+from tests.support.console import sign_in
 from tests.support.data import sample
 from tests.support.requests import approved_request, request_body
 from tests.support.searches import BASIS
 from tests.support.staff import PASSWORD, Staff
-
-
-def csrf_of(page: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', page)
-    assert found, page
-    return found.group(1)
-
-
-def sign_in(client: TestClient, staff: Staff, username: str, step: int = 0) -> str:
-    """Sign in through the console's form, with the code `step` steps from now (each step
-    is taken once); the CSRF token of the session it opens."""
-    form = client.get("/console/sign-in")
-    code = pyotp.TOTP(staff.totp[username]).at(time.time() + 30 * step)
-    body = {"csrf": csrf_of(form.text), "username": username, "password": PASSWORD}
-    signed = client.post("/console/sign-in", data=body | {"totp_code": code})
-    assert signed.status_code == 200 and username in signed.text, signed.text
-    return csrf_of(signed.text)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from matcher import Box, DecodeLimits, FaceRefusal
-from matcher.decode import decode_image
+from matcher.decode import check_photo, decode_image
 from matcher.framing import framed_face, pixels_only
 from tests.support.data import sample
 from tests.support.images import (
@@ -139,3 +139,14 @@ def test_a_photo_is_shown_as_its_pixels_and_nothing_else_of_its_file() -> None:
     assert b"Jane Q. Holder" in tagged
     shown = pixels_only(tagged)
     assert b"Jane" not in shown and Image.open(io.BytesIO(shown)).size == (910, 1137)
+
+
+def test_where_a_photo_arrives_its_pixels_are_not_decoded() -> None:
+    """check_photo reads a PNG's structure, not its pixels (which Pillow would decode to look
+    for EXIF): a file whole in its structure with its pixels missing passes it, and is
+    refused as damaged where it is decoded, in a worker."""
+    photo = png_header_only(3000, 3000, ended=True)
+    check_photo(photo, DecodeLimits())
+    with pytest.raises(FaceRefusal) as refused:
+        decode_image(photo, DecodeLimits())
+    assert refused.value.code == "unsupported_image"

@@ -3,13 +3,20 @@ and bodies the form parser cannot read. Served as `facematch serve` serves it.""
 
 from __future__ import annotations
 
+import json
 import logging
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from ipaddress import ip_network
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.api.main import create_app
+from app.audit.models import AuditEntry
+from app.core import logs
 from app.core.settings import Settings
 from auth import Role
 from tests.support.commands import invoke
@@ -60,7 +67,51 @@ def test_control_characters_in_a_path_cannot_forge_a_log_line(
         client.get("/v1/requests/1%0A2026-12-01 GET /v1/health 200%0D%1B[2J")
     [line] = [r.getMessage() for r in caplog.records if r.name == "app.access"]
     assert "\n" not in line and "\r" not in line and "\x1b" not in line
-    assert line.startswith("GET /v1/requests/1\\n2026-12-01") and line.endswith(" 404")
+    assert line.startswith("GET /v1/requests/1\\n2026-12-01") and line.endswith(" ms")
+    assert " 404 " in line
+
+
+@contextmanager
+def logging_json() -> Iterator[None]:
+    """The service's log as JSON lines on standard error, as `facematch serve` configures it
+    with FACEMATCH_LOG_FORMAT=json, for the block."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    logs.configure("json", replace=True)
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
+def test_each_request_has_an_id_of_the_services_own_in_its_answer_log_line_and_audit_entry(
+    settings: Settings, sessions: sessionmaker[Session], capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The id is the service's: one sent by the caller (a proxy forwarding one, or someone
+    naming another request's, or forging a log line) is never taken up. The auditor joins an
+    entry to its log line by it."""
+    forged = {"X-Request-ID": "0123456789abcdef"}
+    with logging_json(), served_in_thread(create_app(settings)) as client:
+        refused = client.post(
+            "/v1/auth/login",
+            json={"username": "nobody", "password": "not the password", "totp_code": "000000"},
+            headers=forged,
+        )
+        health = client.get("/v1/health", headers=forged)
+    assert refused.status_code == 401
+    [request_id] = refused.headers.get_list("X-Request-ID")
+    assert re.fullmatch("[0-9a-f]{16}", request_id) and request_id != forged["X-Request-ID"]
+    assert health.headers["X-Request-ID"] not in (request_id, forged["X-Request-ID"])
+    lines = [json.loads(line) for line in capfd.readouterr().err.splitlines() if line[:1] == "{"]
+    [line] = [entry for entry in lines if entry.get("request_id") == request_id]
+    assert line["event"] == "request" and line["level"] == "INFO" and line["time"]
+    assert (line["method"], line["route"], line["status"]) == ("POST", "/v1/auth/login", 401)
+    assert line["latency_ms"] >= 0
+    with sessions() as session:
+        entry = session.scalars(select(AuditEntry).order_by(AuditEntry.seq.desc())).first()
+        assert entry is not None and entry.event_type == "login"
+        assert entry.request_id == request_id
 
 
 def test_bodies_the_form_parser_cannot_read_get_a_documented_code(

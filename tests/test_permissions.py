@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from app.core.settings import Settings
 from auth import Role, SubjectKind, TokenIssuer
@@ -55,6 +56,8 @@ def only(allowed: dict[Role, str]) -> dict[str, str]:
 REVIEWERS = {R.staff_reviewer, R.manager, R.unit_administrator, R.director, R.governor_office}
 MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/v1/health"): everyone("200"),
+    # Only the scrape token opens the metrics: no one's access token is it.
+    ("GET", "/metrics"): everyone("401 invalid_scrape_token"),
     ("POST", "/v1/auth/login"): everyone("401 invalid_credentials"),  # wrong password
     ("POST", "/v1/auth/token"): everyone("401 invalid_credentials"),  # wrong secret
     ("POST", "/v1/auth/totp"): everyone("401", signed_in="409"),  # already set up
@@ -93,7 +96,12 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/v1/searches/{search_id}/outcome"): only({R.review_system: "404"}),
     ("GET", "/v1/disclosures"): only({R.records_clerk: "200", R.auditor: "200"}),
     ("GET", "/v1/reports/transparency"): only({R.auditor: "200"}),
+    ("GET", "/v1/reports/accountability"): only({R.auditor: "200"}),
     ("GET", "/v1/operating-point"): only({R.auditor: "200"}),
+    # An independent tester's own evaluations, and nobody else's.
+    ("POST", "/v1/evaluations"): only({R.independent_tester: "415"}),  # JSON, not a ZIP
+    ("GET", "/v1/evaluations"): only({R.independent_tester: "200"}),
+    ("GET", "/v1/evaluations/{job_id}"): only({R.independent_tester: "404"}),
     ("GET", "/v1/audit"): only({R.auditor: "200"}),
     ("GET", "/v1/audit/verify"): only({R.auditor: "200"}),
 }
@@ -116,6 +124,7 @@ def call(client: TestClient, method: str, path: str, headers: dict[str, str]) ->
         request_id=MISSING,
         search_id=MISSING,
         change_id=MISSING,
+        job_id=MISSING,
         ref="a-ref",
         number=1,
     )
@@ -160,8 +169,11 @@ def call(client: TestClient, method: str, path: str, headers: dict[str, str]) ->
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    """Every column signs in as the same username: the rate limit is not what this tests."""
-    return settings.model_copy(update={"login_rate_limit": "1000/minute"})
+    """Every column signs in as the same username: the rate limit is not what this tests.
+    Metrics are served, to a scraper with a token none of the columns holds."""
+    return settings.model_copy(
+        update={"login_rate_limit": "1000/minute", "metrics_token": SecretStr("s" * 40)}
+    )
 
 
 def column_headers(staff: Staff, settings: Settings) -> dict[str, dict[str, str]]:

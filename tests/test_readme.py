@@ -1,9 +1,11 @@
 """The README's walkthrough, run word for word with bash and curl against a real server (only
-the port, the data folder and the paths of .venv and the datasets are changed), and the
-documents that list what the code defines, checked against it."""
+the port, the data folder and the paths of .venv and the datasets are changed), the
+accountability report of the service that ran it, and the documents that list what the code
+defines, checked against it."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -14,6 +16,8 @@ from app.audit.models import AuditEntry
 from app.core.refusals import Code, table
 from app.core.settings import Settings
 from matcher.refusals import REFUSAL_CODES
+from tests.support.accountability import check_written
+from tests.support.commands import FACEMATCH
 from tests.support.data import DATASETS
 from tests.support.service import free_port
 
@@ -61,6 +65,26 @@ def test_the_readme_walkthrough_works_as_written(tmp_path: Path) -> None:
     assert '"searches":1,"confirmations":1,"releases":1' in out
     assert '"conclusions":{"identifications":1,' in out
     assert '"intact":true' in out and "audit log intact" in out
+
+    # The accountability report of the service that ran it, every figure checked against its
+    # source; its transparency figures, for the year to tomorrow, are those the walkthrough's
+    # report printed for today.
+    wrote = subprocess.run(
+        [*FACEMATCH, "report", "accountability", "--out", str(tmp_path / "report")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert wrote.returncode == 0, wrote.stderr[-3000:]
+    report = check_written(tmp_path / "report", Settings(data_dir=tmp_path / "var"))
+    printed = json.loads(next(line for line in lines if line.startswith('{"period_from"')))
+    period = ("period_from", "period_to")
+    assert {k: v for k, v in report["transparency"].items() if k not in period} == {
+        k: v for k, v in printed.items() if k not in period
+    }
+    assert report["operating_point"]["sha256"] in lines
 
 
 def test_the_table_of_refusal_codes_is_the_catalogue() -> None:

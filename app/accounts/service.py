@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from app.accounts.models import Account, AccountChange, ChangeKind, ChangeStatus, TrainingRecord
 from app.audit import trail
+from app.core import metrics
 from app.core.database import rows_changed
 from app.core.refusals import Code, Refusal
 from auth import (
@@ -461,12 +462,12 @@ def _spend_step(session: Session, account_id: int, step: int) -> bool:
     return spent == 1
 
 
-def _count_failure(session: Session, account_id: int, policy: LockoutPolicy) -> None:
+def _count_failure(session: Session, account_id: int, policy: LockoutPolicy) -> bool:
     """One more failed sign-in, counted in SQL so that failures sent at once all count; the
-    count restarts when the account locks."""
+    count restarts when the account locks. Whether this one locked it."""
     failures = Account.failed_logins + 1
     locks = failures >= policy.max_failures
-    session.execute(
+    counted = session.execute(
         update(Account)
         .where(Account.id == account_id)
         .values(
@@ -475,8 +476,10 @@ def _count_failure(session: Session, account_id: int, policy: LockoutPolicy) -> 
                 (locks, datetime.now(UTC) + policy.lock_for), else_=Account.locked_until
             ),
         )
+        .returning(Account.failed_logins)
         .execution_options(synchronize_session=False)
-    )
+    ).scalar_one()
+    return counted == 0
 
 
 class _Failure(StrEnum):
@@ -532,6 +535,7 @@ def sign_in(
     """
     now = datetime.now(UTC)
     wait = throttle.wait_s(kind, username)
+    locked = False
     with session.begin():
         account = session.scalar(
             select(Account).where(Account.username == username, Account.kind == kind)
@@ -546,7 +550,7 @@ def sign_in(
             if account.secret_hash is not None and needs_rehash(account.secret_hash):
                 account.secret_hash = hash_secret(secret)
         elif account is not None and failure is _Failure.wrong:
-            _count_failure(session, account.id, policy.lockout)
+            locked = _count_failure(session, account.id, policy.lockout)
         refusal = _bad_credentials() if isinstance(failure, _Failure) else failure
         trail.record(
             session,
@@ -558,6 +562,10 @@ def sign_in(
             mfa=mfa,
             locked=failure is _Failure.locked,
         )
+    if isinstance(failure, _Failure):
+        metrics.SIGN_IN_FAILURES.inc()
+    if locked:
+        metrics.LOCKOUTS.inc()
     if refusal is not None:
         raise refusal
     assert account is not None

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException
 from app.api.schemas import FaceBox, Problem
 from app.audit import trail
 from app.console.render import refusal_page
+from app.core import metrics
 from app.core.refusals import Code, Refusal
 from matcher import FaceRefusal
 
@@ -36,6 +37,8 @@ _HTTP_CODES: dict[int, tuple[Code, str]] = {
 
 
 def problem_response(code: Code, message: str, faces: list[FaceBox] | None = None) -> JSONResponse:
+    """A refusal as the API answers it, counted (facematch_refusals_total)."""
+    metrics.REFUSALS.labels(code.name).inc()
     problem = Problem(code=code.name, message=message, faces=faces)
     return JSONResponse(problem.model_dump(exclude_none=True), status_code=code.status)
 
@@ -57,8 +60,13 @@ def _record_refusal(request: Request, code: Code) -> None:
 async def _refused(
     request: Request, code: Code, message: str, faces: list[FaceBox] | None = None
 ) -> Response:
-    await run_in_threadpool(_record_refusal, request, code)
+    if code is not Code.audit_unavailable:  # which would only fail to be written again
+        try:
+            await run_in_threadpool(_record_refusal, request, code)
+        except Refusal as unwritten:  # the refusal's own entry could not be written: say so
+            code, message, faces = unwritten.code, unwritten.message, None
     if request.url.path.startswith(CONSOLE):
+        metrics.REFUSALS.labels(code.name).inc()
         return refusal_page(request, code, message)
     return problem_response(code, message, faces)
 

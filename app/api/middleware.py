@@ -1,11 +1,13 @@
-"""What every request passes before routing: the network check, the body limit, the access
-log. Plain ASGI, not Starlette's BaseHTTPMiddleware: that one runs the application in a task
-group, which would wrap the body limit's refusal into an exception group and hide it."""
+"""What every request passes before routing: its id and the access log, the network check,
+the body limit. Plain ASGI, not Starlette's BaseHTTPMiddleware: that one runs the application
+in a task group, which would wrap the body limit's refusal into an exception group and hide
+it."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 from ipaddress import IPv4Network, IPv6Network, ip_address
 
 from starlette.exceptions import HTTPException
@@ -13,9 +15,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.handlers import problem_response
 from app.audit import trail
+from app.core.logs import REQUEST_ID_HEADER, begin_request
 from app.core.refusals import Code
 
 access = logging.getLogger("app.access")
+_HEADER = REQUEST_ID_HEADER.lower().encode()
 
 
 class InternalOnly:
@@ -43,7 +47,8 @@ class InternalOnly:
 
 
 class BodyLimit:
-    """Refuse a body of more than `limit` bytes with 413 request_too_large.
+    """Refuse a body of more than `limit` bytes (or, on a path of `larger`, its own limit)
+    with 413 request_too_large.
 
     A declared Content-Length over the limit is refused before the application runs. A body
     sent in chunks is counted as it arrives, and the chunk that passes the limit raises the
@@ -51,28 +56,29 @@ class BodyLimit:
     unchanged), so nothing past the limit is read or kept.
     """
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app, self.limit = app, limit
-        self.message = f"The request is larger than the limit of {limit} bytes."
+    def __init__(self, app: ASGIApp, limit: int, larger: Mapping[str, int] | None = None) -> None:
+        self.app, self.limit, self.larger = app, limit, dict(larger or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.larger.get(scope["path"], self.limit)
+        message = f"The request is larger than the limit of {limit} bytes."
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
-            await problem_response(Code.request_too_large, self.message)(scope, receive, send)
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await problem_response(Code.request_too_large, message)(scope, receive, send)
             return
         received = 0
 
         async def counted() -> Message:
             nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.limit:
-                    raise HTTPException(413, self.message)
-            return message
+            message_in = await receive()
+            if message_in["type"] == "http.request":
+                received += len(message_in.get("body", b""))
+                if received > limit:
+                    raise HTTPException(413, message)
+            return message_in
 
         await self.app(scope, counted, send)
 
@@ -84,7 +90,9 @@ def printable(path: str) -> str:
 
 
 class AccessLog:
-    """One line per request, path only: a query string may hold a licence number."""
+    """Give the request its id (app.core.logs), return it in a header, and write one line per
+    request: path only, since a query string may hold a licence number; with the route it
+    matched, its status and how long it took until the answer started."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -93,11 +101,30 @@ class AccessLog:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        request_id = begin_request().encode()
+        started = time.perf_counter()
 
         async def logged(message: Message) -> None:
             if message["type"] == "http.response.start":
+                message["headers"] = [
+                    *(h for h in message.get("headers", []) if h[0].lower() != _HEADER),
+                    (_HEADER, request_id),
+                ]
+                latency_ms = round((time.perf_counter() - started) * 1e3, 1)
+                status = message["status"]
                 access.info(
-                    "%s %s %d", scope["method"], printable(scope["path"]), message["status"]
+                    "%s %s %d %.1f ms",
+                    scope["method"],
+                    printable(scope["path"]),
+                    status,
+                    latency_ms,
+                    extra={
+                        "event": "request",
+                        "method": scope["method"],
+                        "route": getattr(scope.get("route"), "path", None),
+                        "status": status,
+                        "latency_ms": latency_ms,
+                    },
                 )
             await send(message)
 

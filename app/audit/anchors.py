@@ -138,9 +138,8 @@ def anchor_head(
     return anchor
 
 
-def newest_anchor(sink: AnchorSink, keys: AuditKeys) -> tuple[int, str] | None:
-    """The entry number and hash of the sink's newest anchor, where it can be read back and
-    holds under a known key."""
+def newest_anchor(sink: AnchorSink, keys: AuditKeys) -> Anchor | None:
+    """The sink's newest anchor, where it can be read back and holds under a known key."""
     lines = [line for line in sink.read() if line.strip()]
     try:
         anchor = Anchor.parse(lines[-1]) if lines else None
@@ -148,13 +147,14 @@ def newest_anchor(sink: AnchorSink, keys: AuditKeys) -> tuple[int, str] | None:
         return None
     if anchor is None or not keys.vouches_for_anchor(anchor):
         return None
-    return anchor.seq, anchor.hash
+    return anchor
 
 
 class Anchoring:
     """The service's anchoring: at start-up, then in a daemon thread every interval, and once
     more when stopped. A write that fails is logged and tried again at the next interval:
-    the service serves on."""
+    the service serves on. `newest` is the newest anchor written or found, which the metrics
+    show the age of."""
 
     def __init__(
         self,
@@ -165,18 +165,17 @@ class Anchoring:
     ) -> None:
         self._sessions, self._keys, self._sink = sessions, keys, sink
         self._interval_s = interval_s
-        self._last: tuple[int, str] | None = None
+        self.newest: Anchor | None = None
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="audit-anchoring", daemon=True)
 
     def start(self) -> None:
         """Anchor the head unless the sink's newest anchor names it, and start the thread."""
         try:
-            last = newest_anchor(self._sink, self._keys)
+            self.newest = newest_anchor(self._sink, self._keys)
         except OSError as problem:
             log.error("the audit anchors could not be read back: %s", problem)
-            last = None
-        self._last = self._anchor(last)
+        self._anchor()
         self._thread.start()
 
     def stop(self) -> None:
@@ -186,15 +185,17 @@ class Anchoring:
 
     def _run(self) -> None:
         while not self._stopping.wait(self._interval_s):
-            self._last = self._anchor(self._last)
-        self._anchor(None)
+            self._anchor()
+        self._anchor(again=True)
 
-    def _anchor(self, last: tuple[int, str] | None) -> tuple[int, str] | None:
-        """Anchor the head unless it is still at `last` (None: whatever it is); what is
-        anchored now."""
+    def _anchor(self, again: bool = False) -> None:
+        """Anchor the head unless the newest anchor names it already (`again`: even so)."""
+        newest = self.newest
+        last = None if again or newest is None else (newest.seq, newest.hash)
         try:
             anchor = anchor_head(self._sessions, self._keys, self._sink, last)
         except Exception as problem:  # whatever failed, it is retried, never fatal
             log.error("audit anchor not written: %s: %s", type(problem).__name__, problem)
-            return last
-        return last if anchor is None else (anchor.seq, anchor.hash)
+            return
+        if anchor is not None:
+            self.newest = anchor

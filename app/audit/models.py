@@ -31,6 +31,8 @@ class AuditEntry(Base):
     outcome: Mapped[str] = mapped_column(String(64))
     object_id: Mapped[str | None] = mapped_column(String(100))
     details: Mapped[str] = mapped_column(Text)
+    # The HTTP request that wrote it (app.core.logs), to join it to the service's log.
+    request_id: Mapped[str | None] = mapped_column(String(32))
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
 

@@ -31,6 +31,8 @@ class AuditEntryView(BaseModel):
     outcome: str
     object_id: str | None
     details: dict[str, Any]
+    # The HTTP request that wrote it, as its X-Request-ID header and its log lines say.
+    request_id: str | None
     hash: str
 
     @field_validator("details", mode="before")

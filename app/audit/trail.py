@@ -16,21 +16,27 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from app.audit.keys import Anchor, AuditKeys
 from app.audit.models import AuditCheckpoint, AuditEntry, AuditHead
-from app.core.refusals import Refusal
+from app.core import metrics
+from app.core.logs import current_request_id
+from app.core.refusals import Code, Refusal
 from matcher import FaceRefusal
 
 GENESIS_HASH = "0" * 64
+
+log = logging.getLogger(__name__)
 
 
 _CHUNK = 1000
@@ -63,9 +69,11 @@ def current_scope() -> Scope | None:
 
 
 def chain_hash(prev_hash: str, entry: AuditEntry) -> str:
-    """SHA-256 over the previous hash and every field of the entry, canonically encoded."""
+    """SHA-256 over the previous hash and every field of the entry, canonically encoded; the
+    request id where there is one (entries from before it was recorded have none, and their
+    hashes stand)."""
     at = entry.at.astimezone(UTC).isoformat(timespec="microseconds")
-    fields = [
+    fields: list[str | int | None] = [
         prev_hash,
         entry.seq,
         at,
@@ -76,6 +84,8 @@ def chain_hash(prev_hash: str, entry: AuditEntry) -> str:
         entry.object_id,
         entry.details,
     ]
+    if entry.request_id is not None:
+        fields.append(entry.request_id)
     return hashlib.sha256(json.dumps(fields, separators=(",", ":")).encode()).hexdigest()
 
 
@@ -84,6 +94,11 @@ def serialise(session: Session) -> None:
     happens after every other writer's, in every process (a check and the write it guards,
     say, that must not interleave)."""
     session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq))
+
+
+def head_seq(session: Session) -> int:
+    """The number of the newest entry (0: none yet)."""
+    return session.execute(select(AuditHead.seq).where(AuditHead.id == 1)).scalar_one()
 
 
 def record(
@@ -99,7 +114,38 @@ def record(
 
     The head row is updated first: that takes its lock (a row lock in PostgreSQL, the write
     lock in SQLite) before it is read, so concurrent appends queue up into one chain.
+
+    An entry that cannot be written fails the action it records: the database's refusal is
+    counted (facematch_audit_write_failures_total) and raised as `audit_unavailable`, and the
+    caller's transaction, the action with it, rolls back.
     """
+    session.flush()  # the action's own changes first: a failure among them is the action's
+    try:
+        entry = _append(session, component, event_type, actor, outcome, object_id, details)
+    except SQLAlchemyError as error:
+        metrics.AUDIT_WRITE_FAILURES.inc()
+        log.error("audit entry not written: %s", type(error).__name__)
+        raise Refusal(
+            Code.audit_unavailable,
+            "Nothing was done: the audit log could not record it. Try again later; the "
+            "service's operators have been alerted.",
+        ) from None
+    session.info[_APPENDED] = session.info.get(_APPENDED, 0) + 1
+    scope = _scope.get()
+    if scope is not None:
+        scope.written = True
+    return entry
+
+
+def _append(
+    session: Session,
+    component: str,
+    event_type: str,
+    actor: str,
+    outcome: str,
+    object_id: str | None,
+    details: dict[str, Detail],
+) -> AuditEntry:
     session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + 1))
     head = session.execute(
         select(AuditHead).where(AuditHead.id == 1).execution_options(populate_existing=True)
@@ -113,16 +159,28 @@ def record(
         outcome=outcome,
         object_id=object_id,
         details=json.dumps(details, sort_keys=True, separators=(",", ":")),
+        request_id=current_request_id(),
         prev_hash=head.hash,
     )
     entry.hash = chain_hash(head.hash, entry)
     head.hash = entry.hash
     session.add(entry)
     session.flush()
-    scope = _scope.get()
-    if scope is not None:
-        scope.written = True
     return entry
+
+
+# Entries appended in a session's transaction, counted as written when it commits.
+_APPENDED = "audit_entries_appended"
+
+
+@event.listens_for(Session, "after_commit")
+def _written(session: Session) -> None:
+    metrics.AUDIT_ENTRIES.inc(session.info.pop(_APPENDED, 0))
+
+
+@event.listens_for(Session, "after_rollback")
+def _not_written(session: Session) -> None:
+    session.info.pop(_APPENDED, None)
 
 
 @contextmanager
@@ -134,6 +192,8 @@ def refusals_recorded(
         yield
     except (Refusal, FaceRefusal) as refusal:
         session.rollback()
+        if refusal.code == Code.audit_unavailable:
+            raise  # its entry would not be written either
         with session.begin():
             record(session, component, event_type, actor, f"refused:{refusal.code}", object_id)
         raise

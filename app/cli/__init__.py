@@ -3,12 +3,11 @@ audit log, reports, keys and retention. One module per command group."""
 
 from __future__ import annotations
 
-import logging
-
 import typer
 from pydantic import ValidationError
 
 from app.cli import accounts, audit, calibrate, demo, gallery, keys, reports, serving
+from app.core import logs
 from app.core.settings import Settings
 
 cli = typer.Typer(
@@ -31,9 +30,7 @@ def main() -> None:
 
 @cli.callback()
 def _logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure()
 
 
 cli.command()(serving.serve)

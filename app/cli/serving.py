@@ -10,6 +10,7 @@ from urllib.request import urlopen
 import typer
 
 from app.cli.common import open_database
+from app.core import logs
 from app.core.settings import Settings
 
 db_cli = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -28,6 +29,7 @@ def serve(
     from app.core.composition import StartupRefused
 
     settings = Settings()
+    logs.configure(settings.log_format, replace=True)
     try:
         app = create_app(settings, warm=True)
     except StartupRefused as problem:

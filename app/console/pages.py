@@ -159,6 +159,7 @@ MENUS: dict[Role, list[tuple[str, str]]] = {
     Role.auditor: [
         ("/console/audit", "Audit log"),
         ("/console/report", "Transparency report"),
+        ("/console/accountability", "Accountability report"),
         ("/console/operating-point", "Operating point"),
         ("/console/disclosures", "Disclosures"),
     ],
@@ -683,6 +684,21 @@ def report_page(
         ("Releases", report.releases),
     ]
     return show(request, "report.html", viewer, report=report, bars=bars)
+
+
+@router.get("/accountability", response_class=HTMLResponse)
+def accountability_page(
+    request: Request,
+    viewer: ViewerDep,
+    services: ServicesDep,
+    session: SessionDep,
+    period_from: Annotated[date | None, Query(alias="from")] = None,
+    period_to: Annotated[date | None, Query(alias="to")] = None,
+) -> HTMLResponse:
+    """The accountability report as `facematch report accountability` writes it, printable."""
+    caller = viewer.admitted(session, request, Permission.read_reports)
+    report = oversight_api.accountability_report(services, session, caller, period_from, period_to)
+    return show(request, "accountability.html", viewer, report=report)
 
 
 @router.get("/operating-point", response_class=HTMLResponse)

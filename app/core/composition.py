@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from ipaddress import IPv4Network, IPv6Network, collapse_addresses
 from typing import get_args
 
@@ -22,13 +22,24 @@ from pydantic import SecretStr
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.accounts.service import AccountPolicy
-from app.audit.anchors import AnchorSink, FileSink, ForwardedFile, SyslogSink, syslog_address
+from app.audit import trail
+from app.audit.anchors import (
+    Anchoring,
+    AnchorSink,
+    FileSink,
+    ForwardedFile,
+    SyslogSink,
+    syslog_address,
+)
 from app.audit.keys import AuditKeys, read_signing_key, read_verify_key
 from app.audit.retention import RetentionPolicy
+from app.core import metrics
 from app.core.database import make_engine, migrate, session_factory
 from app.core.refusals import Code, Refusal
 from app.core.settings import Settings
+from app.evaluations.runner import EvaluationRunner, Measuring
 from app.gallery.service import Gallery, GallerySpec
+from app.gallery.store import template_count
 from app.requests.agencies import ImmigrationAuthorities
 from app.requests.citations import StatuteList
 from app.requests.screening import RequestPolicy
@@ -46,6 +57,7 @@ from matcher import (
     GalleryTemplates,
     MatchRule,
     PipelineBusy,
+    PipelineStarting,
     PipelineTimeout,
     ProbeEncoder,
     QualityPolicy,
@@ -241,12 +253,19 @@ class Services:
 
     def encode_probe(self, data: bytes, box: Box | None) -> FaceTemplate:
         try:
-            return self.probes.encode(data, box)
+            with metrics.PROBE_SECONDS.time():
+                return self.probes.encode(data, box)
         except PipelineBusy:
             raise Refusal(
                 Code.face_matcher_busy,
                 "The face matcher is busy with other searches; try again in a few seconds.",
                 retry_after_s=5,
+            ) from None
+        except PipelineStarting:
+            raise Refusal(
+                Code.face_matcher_starting,
+                "The face matcher is starting; try again in a few seconds.",
+                retry_after_s=10,
             ) from None
         except PipelineTimeout:
             raise Refusal(
@@ -291,6 +310,25 @@ def _every_address(networks: Sequence[IPv4Network | IPv6Network]) -> str | None:
     return None
 
 
+def configured_operating_point(settings: Settings) -> tuple[OperatingPoint, str]:
+    """The operating point the settings name, and its SHA-256; OperatingPointError where it
+    cannot be read, or was calibrated for another model or kind of template (searches would
+    use a threshold measured on other templates)."""
+    path = settings.operating_point_file
+    point, digest = load_operating_point(path)
+    if not point.fits(settings.engine_spec):
+        raise OperatingPointError(
+            f"{path} is for {point.model_id} ({point.metric}), "
+            f"not the configured engine's {settings.engine_spec.model_id}"
+        )
+    if point.gallery_templates != settings.gallery_templates:
+        raise OperatingPointError(
+            f"{path} was calibrated for {point.gallery_templates} "
+            f"templates, and FACEMATCH_GALLERY_TEMPLATES is {settings.gallery_templates}"
+        )
+    return point, digest
+
+
 def check(settings: Settings) -> Checked:
     """Refuse to serve with what is unsafe: outside development, a missing or weak token key,
     an allow-list admitting every address, no template key, no anchor key (the audit log would
@@ -318,21 +356,10 @@ def check(settings: Settings) -> Checked:
             "refusing to start: no audit anchor key is configured (FACEMATCH_AUDIT_ANCHOR_KEY; "
             "`facematch audit new-key` makes one): the audit log is anchored outside the database"
         )
-    path = settings.operating_point_file
     try:
-        point, digest = load_operating_point(path)
+        point, digest = configured_operating_point(settings)
     except OperatingPointError as problem:
         raise StartupRefused(f"refusing to start: {problem}") from None
-    if not point.fits(settings.engine_spec):
-        raise StartupRefused(
-            f"refusing to start: {path} is for {point.model_id} ({point.metric}), "
-            f"not the configured engine's {settings.engine_spec.model_id}"
-        )
-    if point.gallery_templates != settings.gallery_templates:
-        raise StartupRefused(
-            f"refusing to start: {path} was calibrated for {point.gallery_templates} "
-            f"templates, and FACEMATCH_GALLERY_TEMPLATES is {settings.gallery_templates}"
-        )
     return Checked(token_key, keys, audit, point, digest)
 
 
@@ -368,3 +395,87 @@ def build_services(settings: Settings, checked: Checked, warm: bool) -> Services
         login_throttle=Throttle(settings.login_rate_limit),
         search_throttle=Throttle(settings.search_rate_limit),
     )
+
+
+def service_gauges(services: Services, anchoring: Anchoring) -> list[metrics.Gauge]:
+    """What the metrics read of the service's state at each scrape: the gallery of every
+    engine and kind in the database, how far the index searched is behind it, the probe
+    workers, and the audit log's newest anchor."""
+    specs = every_gallery_spec(services.settings, services.keys)
+    engine = services.settings.engine
+
+    def templates() -> list[tuple[tuple[str, ...], float]]:
+        with services.sessions() as session:
+            return [
+                (
+                    (spec.model_id, spec.templates),
+                    template_count(session, spec.model_id, spec.templates),
+                )
+                for spec in specs
+            ]
+
+    def anchor_age() -> list[tuple[tuple[str, ...], float]]:
+        newest = anchoring.newest
+        age = (datetime.now(UTC) - newest.at).total_seconds() if newest is not None else None
+        return [] if age is None else [((), age)]
+
+    def unanchored() -> list[tuple[tuple[str, ...], float]]:
+        with services.sessions() as session:
+            head = trail.head_seq(session)
+        newest = anchoring.newest
+        return [((), head - (newest.seq if newest is not None else 0))]
+
+    probes = services.probes
+    return [
+        metrics.Gauge(
+            "facematch_gallery_templates",
+            "Templates enrolled, by engine (model) and kind of template.",
+            ("model", "templates"),
+            templates,
+        ),
+        metrics.Gauge(
+            "facematch_gallery_revision_lag",
+            "Gallery revisions the searched index is behind the database (it catches up at "
+            "the next search).",
+            ("engine",),
+            lambda: [((engine,), services.gallery.revision_lag())],
+        ),
+        metrics.Gauge(
+            "facematch_probe_workers",
+            "Probe workers, and how many have loaded their models (state: all, ready).",
+            ("state",),
+            lambda: [(("all",), probes.workers), (("ready",), probes.ready_workers)],
+        ),
+        metrics.Gauge(
+            "facematch_probes_waiting",
+            "Probes waiting for a free worker now.",
+            (),
+            lambda: [((), probes.waiting)],
+        ),
+        metrics.Gauge(
+            "facematch_audit_anchor_age_seconds",
+            "Seconds since the newest audit anchor was written (none yet: absent).",
+            (),
+            anchor_age,
+        ),
+        metrics.Gauge(
+            "facematch_audit_unanchored_entries",
+            "Audit entries written since the newest anchor.",
+            (),
+            unanchored,
+        ),
+    ]
+
+
+def evaluation_runner(services: Services) -> EvaluationRunner:
+    """Testers' evaluations, measured as live searches are: the same encoder, quality gate,
+    operating point and decision rule."""
+    settings = services.settings
+    measuring = Measuring(
+        encoder(settings),
+        quality_policy(settings),
+        services.operating_point,
+        services.operating_point_sha256,
+        services.rule,
+    )
+    return EvaluationRunner(services.sessions, services.keys, measuring)

@@ -82,6 +82,9 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=FULL")
+            # What is deleted (a kept probe, a tester's photos) is overwritten, not left in
+            # free pages of the file.
+            cursor.execute("PRAGMA secure_delete=ON")
             cursor.close()
 
         return engine

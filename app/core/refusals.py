@@ -43,13 +43,20 @@ class Code(Enum):
     )
     face_matcher_busy = (
         429,
-        "no probe worker took the photo up within `FACEMATCH_PROBE_TIMEOUT_S`; `Retry-After` "
-        "says when to try again",
+        "every probe worker stayed busy for `FACEMATCH_PROBE_TIMEOUT_S`, or more probes were "
+        "already waiting than the line holds (eight per worker, at most 16); `Retry-After` says "
+        "when to try again",
+    )
+    face_matcher_starting = (
+        503,
+        "the probe workers are still loading their models (after a start or a crash); "
+        "`Retry-After` says when to try again",
     )
     unsupported_media_type = (
         415,
         "a probe declared as something other than `image/jpeg`, `image/png` or "
-        "`application/octet-stream`, or a court order's document that is not a PDF, JPEG or PNG",
+        "`application/octet-stream`, a court order's document that is not a PDF, JPEG or PNG, or "
+        "a photo set sent as anything but `application/zip`",
     )
     content_type_mismatch = 415, "a probe declared as the format its bytes are not"
 
@@ -87,6 +94,11 @@ class Code(Enum):
         "photo is read; `Retry-After` says when",
     )
     conflict = 409, "a simultaneous change won; reload and try again"
+    audit_unavailable = (
+        503,
+        "the action's audit entry could not be written, so the action was not taken "
+        "(counted in `facematch_audit_write_failures_total`); try again later",
+    )
 
     # Who is calling.
     not_authenticated = 401, "no access token"
@@ -109,6 +121,11 @@ class Code(Enum):
         "the username or activation code is not right, or the code expired "
         "(`FACEMATCH_ACTIVATION_HOURS`) or was used; the same for an account that does not "
         "exist",
+    )
+    invalid_scrape_token = (
+        401,
+        "`GET /metrics` without `Authorization: Bearer` and the scrape token "
+        "(`FACEMATCH_METRICS_TOKEN`); an access token is not one",
     )
     mfa_required = 403, "the token was made without the second factor"
     forbidden = 403, "the caller's role may not do this"
@@ -181,6 +198,25 @@ class Code(Enum):
         "its maximum lifetime",
     )
     csrf_failed = 403, "a console form was sent without its session's CSRF token"
+    # Independent testers' evaluations.
+    invalid_photo_set = (
+        422,
+        "an evaluation's photo set that is not a ZIP holding `manifest.csv` and the photos it "
+        "lists once each, with the columns `photo`, `person` and at most 8 labels of at most 32 "
+        "values, and at least four people with two photos",
+    )
+    photo_set_too_large = (
+        413,
+        "more photos than `FACEMATCH_EVALUATION_MAX_PHOTOS`, one over "
+        "`FACEMATCH_MAX_IMAGE_BYTES`, or all of them unpacked over "
+        "`FACEMATCH_EVALUATION_MAX_BYTES`",
+    )
+    too_many_evaluations = (
+        429,
+        "the tester's evaluation before is not finished, or `FACEMATCH_EVALUATIONS_PER_DAY` "
+        "were sent in the last day; `Retry-After` says when",
+    )
+    evaluation_not_found = 404, "no evaluation of the tester's by that number"
     search_not_found = 404, "no such search"
     not_search_operator = (
         403,

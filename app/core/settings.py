@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.audit.anchors import syslog_address
 from app.audit.keys import read_signing_key, read_verify_key
+from app.core.logs import LogFormat
 from app.requests.agencies import (
     DEFAULT_IMMIGRATION_AGENCY_CODES,
     DEFAULT_IMMIGRATION_AGENCY_NAMES,
@@ -79,6 +80,12 @@ class Settings(BaseSettings):
     # from anyone else those headers are ignored. None by default.
     trusted_proxies: list[IPv4Network | IPv6Network] = []
     api_docs: bool = False
+    # The service's own log on standard error: text lines, or JSON lines for a log collector
+    # (app.core.logs).
+    log_format: LogFormat = "text"
+    # GET /metrics answers only a scraper that sends this token as its bearer token; with
+    # none set, metrics are not served. At least 32 characters.
+    metrics_token: SecretStr | None = None
 
     # The request rules' lists (DESIGN.md rules 2-4) and what an approval authorises (rule 7).
     qualifying_crimes: list[str] = [
@@ -147,6 +154,13 @@ class Settings(BaseSettings):
     search_workers: int = Field(default=0, ge=0, description="0: one per CPU core")
     probe_timeout_s: float = Field(default=10.0, gt=0)
 
+    # Independent testers' evaluation jobs (docs/evaluations.md): at most this many photos a
+    # set, its archive at most this many bytes (the one route allowed a body past
+    # FACEMATCH_MAX_REQUEST_BYTES), and this many jobs a tester a day, one at a time.
+    evaluation_max_photos: int = Field(default=2000, ge=10, le=20_000)
+    evaluation_max_bytes: int = Field(default=100 * 1024 * 1024, ge=1024)
+    evaluations_per_day: int = Field(default=5, ge=1)
+
     enroll_workers: int = Field(default=0, ge=0, description="0: one per CPU core")
     enroll_batch_size: int = Field(default=256, ge=1)
 
@@ -186,6 +200,13 @@ class Settings(BaseSettings):
                 return None
             read_key(text)
         return key
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _scrape_token(cls, token: SecretStr | None) -> SecretStr | None:
+        if token is not None and len(token.get_secret_value()) < 32:
+            raise ValueError("the scrape token must be at least 32 characters")
+        return token
 
     @field_validator("earlier_template_keys")
     @classmethod

@@ -148,6 +148,14 @@ class Gallery:
         with self._lock:
             return self._synced()
 
+    def revision_lag(self) -> int:
+        """How many revisions of the gallery the index in memory is behind the database's
+        (it catches up at the next search); never syncs."""
+        with self._sessions() as session:
+            revision = gallery_revision(session, self._spec.model_id)
+        index = self._index
+        return revision - (index.revision if index is not None else 0)
+
     def _synced(self) -> GalleryIndex:
         """The index at the database's revision; the caller holds the lock, because a stale
         index is brought up to date in place."""

@@ -1,4 +1,5 @@
-"""The transparency report: the figures the agency publishes about requests and releases."""
+"""The transparency report: the figures the agency publishes about requests and releases;
+and the operating point as auditors read it."""
 
 from __future__ import annotations
 
@@ -9,8 +10,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
+from app.core.refusals import Code, Refusal
+from app.core.settings import Settings
+from app.gallery.store import people_enrolled
 from app.oversight.schemas import (
     ConclusionFigures,
+    OperatingPointView,
     ReviewFigures,
     ScreeningFigures,
     TransparencyReport,
@@ -21,10 +26,16 @@ from app.requests.screening import ScreeningOutcome
 from app.searches.models import CandidateConclusion, Disclosure, Examination, Search
 from app.searches.rules import Conclusion, SearchOutcome
 from auth import Level
+from matcher.operating_point import OperatingPoint
 
 
 def _start_of(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def check_period(period_from: date, period_to: date) -> None:
+    if period_to <= period_from:
+        raise Refusal(Code.invalid_period, "'to' must be a later day than 'from'.")
 
 
 def transparency(session: Session, period_from: date, period_to: date) -> TransparencyReport:
@@ -95,4 +106,20 @@ def transparency(session: Session, period_from: date, period_to: date) -> Transp
                 Search, Search.decided_at, Search.decision == SearchOutcome.disagreement
             ),
         ),
+    )
+
+
+def operating_point_view(
+    session: Session, settings: Settings, point: OperatingPoint, point_sha256: str
+) -> OperatingPointView:
+    """The operating point with the rest of the decision rule the settings give, and the
+    people enrolled now against the gallery it was calibrated for."""
+    enrolled = people_enrolled(session, settings.engine_spec.model_id)
+    return OperatingPointView(
+        sha256=point_sha256,
+        operating_point=point,
+        margin=settings.match_margin,
+        max_candidates=settings.max_candidates,
+        people_enrolled=enrolled,
+        within_calibrated_gallery=enrolled <= point.gallery_size,
     )

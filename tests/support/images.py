@@ -23,13 +23,15 @@ def _png_chunk(kind: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
 
-def png_header_only(width: int, height: int) -> bytes:
-    """A PNG whose header claims a size, followed by a token amount of data."""
+def png_header_only(width: int, height: int, ended: bool = False) -> bytes:
+    """A PNG whose header claims a size, followed by a token amount of data (and, `ended`,
+    its end chunk: a file whole in its structure, its pixels missing)."""
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return (
         b"\x89PNG\r\n\x1a\n"
         + _png_chunk(b"IHDR", header)
         + _png_chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + (_png_chunk(b"IEND", b"") if ended else b"")
     )
 
 

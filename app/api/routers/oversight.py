@@ -1,4 +1,5 @@
-"""Oversight, for auditors: the transparency report, the operating point and the audit log."""
+"""Oversight, for auditors: the transparency and accountability reports, the operating point
+and the audit log."""
 
 from __future__ import annotations
 
@@ -14,10 +15,9 @@ from app.audit import trail
 from app.audit.models import AuditEntry
 from app.audit.schemas import AuditEntryView, AuditVerification
 from app.core.composition import anchor_sink
-from app.core.refusals import Code, Refusal
-from app.gallery.store import people_enrolled
-from app.oversight.reports import transparency
-from app.oversight.schemas import OperatingPointView, TransparencyReport
+from app.oversight.accountability import accountability, report_period
+from app.oversight.reports import check_period, operating_point_view, transparency
+from app.oversight.schemas import AccountabilityReport, OperatingPointView, TransparencyReport
 from auth import Permission
 
 router = APIRouter(
@@ -38,8 +38,7 @@ def transparency_report(
     session: SessionDep,
     caller: Annotated[Caller, Depends(require(Permission.read_reports))],
 ) -> TransparencyReport:
-    if period_to <= period_from:
-        raise Refusal(Code.invalid_period, "'to' must be a later day than 'from'.")
+    check_period(period_from, period_to)
     with session.begin():
         report = transparency(session, period_from, period_to)
         trail.record(session, _COMPONENT, "report.transparency", caller.actor, "success")
@@ -53,18 +52,48 @@ def read_operating_point(
     caller: Annotated[Caller, Depends(require(Permission.read_operating_point))],
 ) -> OperatingPointView:
     """The operating point every search uses now; each search records its SHA-256."""
-    point = services.operating_point
     with session.begin():
-        enrolled = people_enrolled(session, services.gallery.model_id)
+        view = operating_point_view(
+            session, services.settings, services.operating_point, services.operating_point_sha256
+        )
         trail.record(session, _COMPONENT, "operating_point.read", caller.actor, "success")
-    return OperatingPointView(
-        sha256=services.operating_point_sha256,
-        operating_point=point,
-        margin=services.rule.margin,
-        max_candidates=services.rule.limit,
-        people_enrolled=enrolled,
-        within_calibrated_gallery=enrolled <= point.gallery_size,
-    )
+    return view
+
+
+@router.get("/reports/accountability", response_model=AccountabilityReport)
+def accountability_report(
+    services: ServicesDep,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(require(Permission.read_reports))],
+    period_from: Annotated[
+        date | None, Query(alias="from", description="First day (UTC); default a year before 'to'")
+    ] = None,
+    period_to: Annotated[
+        date | None, Query(alias="to", description="Day after the last (UTC); default tomorrow")
+    ] = None,
+) -> AccountabilityReport:
+    """The accountability report of the service as it runs now (docs/operations.md), with the
+    transparency report's figures for the period."""
+    period_from, period_to = report_period(period_from, period_to, datetime.now(UTC).date())
+    with session.begin():
+        report = accountability(
+            session,
+            services.settings,
+            services.operating_point,
+            services.operating_point_sha256,
+            period_from,
+            period_to,
+        )
+        trail.record(
+            session,
+            _COMPONENT,
+            "report.accountability",
+            caller.actor,
+            "success",
+            period_from=period_from.isoformat(),
+            period_to=period_to.isoformat(),
+        )
+    return report
 
 
 @router.get("/audit", response_model=list[AuditEntryView])

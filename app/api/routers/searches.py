@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from app.api.deps import Caller, CallingSystem, ServicesDep, SessionDep, require, single_form_fields
 from app.api.schemas import RowId, problems
 from app.audit import trail
+from app.core import metrics
 from app.core.refusals import Code, Refusal
 from app.gallery.release import Release
 from app.requests.workflow import COMPONENT, request_ref
@@ -123,8 +124,11 @@ def search(
     by a search that ran."""
     settings = services.settings
     via = system.id if system else None
-    with trail.refusals_recorded(
-        session, COMPONENT, "search", operator.actor, request_ref(request_id)
+    with (
+        metrics.search_outcome() as searched,
+        trail.refusals_recorded(
+            session, COMPONENT, "search", operator.actor, request_ref(request_id)
+        ),
     ):
         services.throttle_search(operator.id)
         with session.begin():
@@ -134,7 +138,8 @@ def search(
         check_declared_type(probe.content_type, data)
         template = services.encode_probe(data, parse_face_box(face_box))
         with session.begin():
-            hits = services.gallery.search(session, template.descriptor, services.rule)
+            with metrics.INDEX_SECONDS.time():
+                hits = services.gallery.search(session, template.descriptor, services.rule)
             recorded = record_search(
                 session,
                 request_id,
@@ -146,6 +151,7 @@ def search(
                 settings.examiners,
             )
             candidates = candidates_of(session, recorded)
+        searched(bool(candidates))
     return SearchResult(
         search_id=recorded.id,
         request_id=request_id,
