@@ -42,7 +42,8 @@ demo: $(SERVICE)
 		$(VENV)/bin/facematch serve
 
 test: lint
-	scripts/with-postgres scripts/with-chromium $(VENV)/bin/pytest --numprocesses 2 --dist worksteal
+	scripts/with-postgres scripts/with-chromium $(VENV)/bin/pytest --numprocesses 2 --dist worksteal \
+		--durations 15
 
 # Style and formatting (ruff), types (mypy: strict for auth, matcher, index, calibration and
 # the pure rule modules; pyproject.toml says which), and bandit's security lint.

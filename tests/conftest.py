@@ -91,6 +91,9 @@ def settings(database_url: str, engine_name: EngineName, tmp_path: Path) -> Sett
         audit_anchor_key=TEST_ANCHOR_KEY,
         engine=engine_name,
         photo_store=DATASETS,
+        # One probe worker for a test's one search at a time: a pool starts all its workers
+        # before its first probe, and a second would only cost the machine another start.
+        search_workers=1,
     )
 
 

@@ -22,9 +22,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.api.main import create_app
 from app.audit.models import AuditEntry
-from app.core.composition import configured_operating_point, encoder, quality_policy
+from app.core.composition import (
+    configured_operating_point,
+    encoder,
+    quality_policy,
+    template_keys,
+)
 from app.core.settings import Settings
 from app.evaluations.models import EvaluationJob, EvaluationPhoto, JobStatus
+from app.evaluations.photo_set import Limits, read_photo_set
+from app.evaluations.workflow import claim_next, submit
 from app.gallery.models import LicenseRecord
 from app.gallery.store import template_count
 from auth import Role
@@ -248,3 +255,22 @@ def test_ten_sets_sent_at_once_queue_one_job_and_the_day_is_bounded(
     with sessions() as session:
         statuses = session.scalars(select(EvaluationJob.status)).all()
     assert statuses == [JobStatus.done] * 3
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_job_a_stop_interrupted_runs_again_at_the_next_start(
+    testing: Settings, sessions: sessionmaker[Session], staff: Staff
+) -> None:
+    """A job left running by a service that stopped mid-way, its photos kept: the next
+    start queues it again and measures it from them."""
+    tester = staff.add("tess.tester", Role.independent_tester)
+    photo_set = read_photo_set(
+        io.BytesIO(zipped(lfw_gendered(4, per_person=2))),
+        Limits(photos=100, photo_bytes=testing.max_image_bytes, total_bytes=1 << 26),
+    )
+    with sessions() as session:
+        job = submit(session, tester, photo_set, template_keys(testing), per_day=5)
+        assert claim_next(session) == job.id
+    with TestClient(create_app(testing), client=LOOPBACK) as client:
+        view = finished(client, staff, job.id)
+    assert view["status"] == "done" and view["progress"]["encoded"] == len(photo_set.photos)

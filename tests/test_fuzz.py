@@ -24,7 +24,7 @@ from tests.support.commands import service_environment
 from tests.support.service import serving
 from tests.support.staff import Staff
 
-EXAMPLES = 6
+EXAMPLES = 5
 # A tester's photo set is a ZIP archive: generated as any bytes, since the schema cannot say
 # what one holds.
 schemathesis.openapi.media_type("application/zip", strategies.binary(max_size=4096))
