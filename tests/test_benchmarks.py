@@ -32,7 +32,7 @@ def test_search_speed(tmp_path: Path, engine: str) -> None:
         "search_speed.py",
         tmp_path / "search.json",
         *("--engine", engine, "--sizes", "3000", "--probes", "200", "--timed", "10"),
-        *("--fit-photos", "400"),
+        *("--fit-photos", "200"),
     )
     [size] = result["engines"][engine]["sizes"]
     assert size["gallery_size"] == 3000 and size["service"]["index"] == "service: exact (default)"
@@ -52,7 +52,7 @@ def test_search_speed_at_state_scale_holds_the_gallery_once(tmp_path: Path) -> N
         "search_speed.py",
         tmp_path / "huge.json",
         *("--engine", "sface", "--huge", "3000", "--probes", "200", "--timed", "10"),
-        *("--fit-photos", "400"),
+        *("--fit-photos", "200"),
     )
     [size] = result["engines"]["sface"]["sizes"]
     assert size["gallery_size"] == 3000 and len(size["indexes"]) == 2

@@ -41,7 +41,7 @@ from tests.support.staff import AGENCY, Staff
 
 @pytest.fixture
 def people() -> int:
-    return 500
+    return 300
 
 
 @pytest.fixture
