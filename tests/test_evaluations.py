@@ -46,7 +46,13 @@ from tests.support.staff import Staff
 
 @pytest.fixture
 def testing(settings: Settings) -> Settings:
-    return settings.model_copy(update={"evaluations_per_day": 3, "evaluation_max_photos": 300})
+    return settings.model_copy(
+        update={
+            "evaluations_per_day": 3,
+            "evaluation_max_photos": 300,
+            "evaluation_max_bytes": 8 * 1024 * 1024,
+        }
+    )
 
 
 @pytest.fixture
@@ -190,10 +196,26 @@ def photo_set_refusals(photos: list[SetPhoto]) -> list[tuple[bytes, int, str]]:
     with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as written:
         written.writestr("manifest.csv", "photo,person\nbig.jpg,a\n")
         written.writestr("big.jpg", b"\xff\xd8\xff" + bytes(20 * 1024 * 1024))
+    # Two photos each under the photo limit, past the set's limit (8 MiB here) together.
+    swollen = io.BytesIO()
+    with zipfile.ZipFile(swollen, "w", zipfile.ZIP_DEFLATED) as written:
+        written.writestr("manifest.csv", "photo,person\na.jpg,a\nb.jpg,b\n")
+        for name in ("a.jpg", "b.jpg"):
+            written.writestr(name, b"\xff\xd8\xff" + bytes(6 * 1024 * 1024))
+    # A photo's entry marked encrypted, as an archiver with a password writes it.
+    locked = bytearray(zipped(photos))
+    entry = locked.index(b"PK\x01\x02", locked.index(b"PK\x01\x02") + 1)
+    locked[entry + 8] |= 0x1
     manifest = "photo,person,gender\n" + "".join(
         f"photos/{p.path.name},{p.person},{p.labels['gender']}\n" for p in photos
     )
+    twice = manifest + manifest.split("\n", 2)[1] + "\n"
+    many_values = "photo,person,band\n" + "".join(f"p{n}.jpg,a{n % 4},v{n}\n" for n in range(33))
     return [
+        (swollen.getvalue(), 413, "photo_set_too_large"),
+        (bytes(locked), 422, "invalid_photo_set"),
+        (zipped(photos, manifest=twice), 422, "invalid_photo_set"),  # one photo, two lines
+        (zipped(photos, manifest=many_values), 422, "invalid_photo_set"),  # an identifier
         (b"not a zip at all", 422, "invalid_photo_set"),
         (bomb.getvalue(), 413, "photo_set_too_large"),
         (zipped(photos, manifest="photo,gender\nx.jpg,male\n"), 422, "invalid_photo_set"),
