@@ -21,11 +21,13 @@ from app.accounts.service import administrator_accounts, first_administrator
 from app.api.main import create_app
 from app.audit.models import AuditEntry
 from app.core.composition import account_policy
-from app.core.refusals import Refusal
+from app.core.refusals import Code, Refusal
 from app.core.settings import Settings
 from app.gallery.models import LicenseRecord
 from app.requests.models import AgencyRequest
 from app.searches.models import Disclosure, Search, SearchCandidate
+from app.searches.rules import Conclusion
+from app.searches.workflow import examine
 from auth import Role
 from tests.support.requests import request_body
 from tests.support.searches import BASIS
@@ -147,6 +149,28 @@ def test_one_decision_on_a_search_whatever_is_sent_at_once(
         headers=staff.headers("aldo.auditor"),
     ).json()
     assert report["confirmations"] == report["releases"] == len(disclosures)
+
+
+def test_an_examination_that_read_the_search_before_it_was_decided_is_told_it_was_decided(
+    served: httpx.Client, sessions: sessionmaker[Session], staff: Staff, settings: Settings
+) -> None:
+    """The race above, slowed down: a call reads the search undecided, the examiner's other
+    call decides it, and only then does the first look for their conclusions. It finds them,
+    but the answer is the decision, as for every call that loses that race."""
+    search_id = undecided_search(sessions, staff)
+    with sessions() as session:
+        read_first = session.get_one(Search, search_id)
+        assert read_first.decision is None
+        decided = served.post(
+            f"/v1/searches/{search_id}/examination",
+            headers=staff.headers("olga.operator"),
+            json=examination(False),
+        )
+        assert decided.status_code == 200, decided.json()
+        concluded = [("the-candidate", Conclusion.exclusion, BASIS)]
+        with pytest.raises(Refusal) as refused:
+            examine(session, search_id, read_first.operator_id, concluded, settings.operator_course)
+    assert refused.value.code == Code.already_decided
 
 
 def test_two_examiners_concluding_at_once_decide_the_search_once(

@@ -227,6 +227,10 @@ def _comparing(session: Session, search_id: int, examiner: int) -> Search:
     search = examined_by(session, search_id, examiner)
     _undecided(search)
     if session.get(Examination, (search_id, examiner)) is not None:
+        # Each read sees what was committed before it, so the conclusions found here may be
+        # the ones that decided the search since it was read: that is then the answer.
+        session.refresh(search)
+        _undecided(search)
         raise Refusal(
             Code.already_examined, "You have recorded your conclusions on this search already."
         )
