@@ -20,9 +20,10 @@ from app.audit.models import AuditEntry
 from app.cli.reports import accountability_document
 from app.core.refusals import Refusal
 from app.core.settings import Settings
-from app.oversight.accountability import report_period
+from app.oversight.accountability import ENGINE_PARTS, report_period
 from app.oversight.schemas import AccountabilityReport
 from matcher.operating_point import shipped
+from matcher.weights import verified_file
 from tests.support.accountability import check_document, check_report, check_written
 from tests.support.commands import invoke
 from tests.support.console import sign_in
@@ -133,6 +134,37 @@ def test_the_command_refuses_in_a_sentence(
     out = tmp_path / "report"
     refused = invoke(settings, "report", "accountability", "--out", str(out), *args, env=env)
     assert refused.exit_code == 2 and says in refused.output
+    assert not out.exists()
+
+
+def test_a_weight_file_changed_under_the_service_is_refused_not_reported(
+    client: TestClient,
+    staff: Staff,
+    settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The service checked its weights when it started; a file swapped since is named, and
+    nothing is reported as if it were the file measured (by the API, the console or the
+    command)."""
+    runtime, weights, verified = ENGINE_PARTS[settings.engine_spec.name]
+    name = next(iter(weights))
+    swapped = tmp_path / name
+    swapped.write_bytes(Path(verified(name)).read_bytes() + b"\0")
+    monkeypatch.setitem(
+        ENGINE_PARTS,
+        settings.engine_spec.name,
+        (runtime, weights, lambda each: verified_file(swapped, weights[each])),
+    )
+    refused = client.get("/v1/reports/accountability", headers=staff.headers("aldo.auditor"))
+    assert refused.status_code == 503 and refused.json()["code"] == "engine_files_changed"
+    assert str(swapped) in refused.json()["message"]
+    sign_in(client, staff, "aldo.auditor")
+    page = client.get("/console/accountability")
+    assert page.status_code == 503 and str(swapped) in page.text
+    out = tmp_path / "report"
+    written = invoke(settings, "report", "accountability", "--out", str(out))
+    assert written.exit_code == 2 and str(swapped) in written.output
     assert not out.exists()
 
 

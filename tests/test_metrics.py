@@ -7,6 +7,8 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import httpx
 import pytest
@@ -14,7 +16,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.api.main import create_app
@@ -217,3 +219,64 @@ def test_an_audit_entry_that_cannot_be_written_fails_its_action_and_shows(
     assert grew(before, failing, "facematch_audit_write_failures_total") >= 2
     assert grew(before, failing, "facematch_refusals_total", code="audit_unavailable") == 2
     assert grew(before, failing, "facematch_audit_entries_total") == 0
+
+
+@contextmanager
+def database_failing(client: TestClient, sessions: sessionmaker[Session]) -> Iterator[None]:
+    """A database that fails every change where no route catches it. PostgreSQL: the change
+    and its audit entry are written, and COMMIT fails as on a full disk (a deferred trigger,
+    as an insider could add one). SQLite: the service's connections can no longer write (a
+    file gone read-only)."""
+    if sessions.kw["bind"].dialect.name == "postgresql":
+        with sessions.begin() as session:
+            session.execute(
+                text(
+                    "CREATE FUNCTION refuse_commit() RETURNS trigger AS $$ BEGIN "
+                    "RAISE EXCEPTION 'could not extend file' USING ERRCODE = 'disk_full'; "
+                    "END $$ LANGUAGE plpgsql"
+                )
+            )
+            session.execute(
+                text(
+                    "CREATE CONSTRAINT TRIGGER refuse_commit AFTER INSERT ON audit_log "
+                    "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_commit()"
+                )
+            )
+        yield
+        with sessions.begin() as session:
+            session.execute(text("DROP TRIGGER refuse_commit ON audit_log"))
+        return
+    assert isinstance(client.app, FastAPI)
+    engine = client.app.state.services.sessions.kw["bind"]
+
+    def read_only(connection: Any, _record: Any) -> None:
+        connection.execute("PRAGMA query_only=ON")
+
+    event.listen(engine, "connect", read_only)
+    engine.dispose()
+    yield
+    event.remove(engine, "connect", read_only)
+    engine.dispose()
+
+
+def test_a_change_the_database_cannot_keep_is_refused_as_unavailable_and_nothing_stays(
+    scraped: Settings, sessions: sessionmaker[Session], staff: Staff
+) -> None:
+    staff.add("rita.records", Role.records_clerk)
+    clerk = staff.headers("rita.records")
+    with TestClient(create_app(scraped), client=LOOPBACK) as client:
+        before = scrape(client)
+        with database_failing(client, sessions):
+            refused = client.post("/v1/requests", headers=clerk, json=request_body())
+            failing = scrape(client)
+        again = client.post("/v1/requests", headers=clerk, json=request_body())
+    assert refused.status_code == 503, refused.text
+    assert refused.json()["code"] == "database_unavailable"
+    assert again.status_code == 201
+    with sessions() as session:
+        assert session.scalars(select(AgencyRequest.id)).all() == [again.json()["id"]]
+        assert (
+            session.scalar(select(func.count()).where(AuditEntry.outcome.like("refused:database%")))
+            == 0
+        )
+    assert grew(before, failing, "facematch_refusals_total", code="database_unavailable") == 1

@@ -8,7 +8,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InternalError, OperationalError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
@@ -60,7 +60,8 @@ def _record_refusal(request: Request, code: Code) -> None:
 async def _refused(
     request: Request, code: Code, message: str, faces: list[FaceBox] | None = None
 ) -> Response:
-    if code is not Code.audit_unavailable:  # which would only fail to be written again
+    # The database failed: the refusal's own entry would only fail to be written again.
+    if code not in (Code.audit_unavailable, Code.database_unavailable):
         try:
             await run_in_threadpool(_record_refusal, request, code)
         except Refusal as unwritten:  # the refusal's own entry could not be written: say so
@@ -98,6 +99,19 @@ def install_error_handlers(app: FastAPI) -> None:
         log.info("integrity conflict: %s", type(error.orig).__name__)
         message = "Someone else changed this at the same time; reload and try again."
         return await _refused(request, Code.conflict, message)
+
+    async def _database_failed(request: Request, error: Exception) -> Response:
+        # Full, read-only, out of reach or refusing at COMMIT: the transaction rolled back,
+        # the change and its audit entry with it.
+        assert isinstance(error, DBAPIError)
+        log.error("database failed the request: %s", type(error.orig).__name__)
+        message = (
+            "Nothing was changed: the database could not complete the request. Try again later."
+        )
+        return await _refused(request, Code.database_unavailable, message)
+
+    app.add_exception_handler(OperationalError, _database_failed)
+    app.add_exception_handler(InternalError, _database_failed)
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, error: HTTPException) -> Response:

@@ -18,7 +18,6 @@ from app.core.settings import Settings
 from app.oversight.accountability import accountability, report_period
 from app.oversight.reports import transparency
 from app.oversight.schemas import AccountabilityReport
-from matcher import ModelFileError
 from matcher.operating_point import OperatingPointError
 
 report_cli = typer.Typer(help="Published reports.", no_args_is_help=True)
@@ -108,7 +107,7 @@ def report_accountability(
                 period_from=start.isoformat(),
                 period_to=end.isoformat(),
             )
-    except (ModelFileError, Refusal) as problem:
+    except Refusal as problem:
         typer.echo(f"error: {problem}", err=True)
         raise typer.Exit(2) from None
     out.mkdir(parents=True, exist_ok=True)

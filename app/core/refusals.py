@@ -99,6 +99,16 @@ class Code(Enum):
         "the action's audit entry could not be written, so the action was not taken "
         "(counted in `facematch_audit_write_failures_total`); try again later",
     )
+    database_unavailable = (
+        503,
+        "the database could not complete the change (out of space, read-only, locked for too "
+        "long or out of reach), so none of it was kept; try again later",
+    )
+    engine_files_changed = (
+        503,
+        "a weight file of the configured engine is no longer the file its figures were measured "
+        "with; the engine cannot be reported on until the file is restored",
+    )
 
     # Who is calling.
     not_authenticated = 401, "no access token"

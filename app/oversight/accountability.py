@@ -7,6 +7,7 @@ packages and weight files, or the operating point file the report names."""
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
@@ -16,6 +17,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from app.core.composition import quality_policy
+from app.core.refusals import Code, Refusal
 from app.core.settings import Settings
 from app.gallery.release import RELEASED_FIELDS
 from app.oversight.reports import check_period, operating_point_view, transparency
@@ -33,8 +35,10 @@ from app.requests.rules import IMMIGRATION_LEVELS, INTERNAL_LEVELS
 from app.requests.schemas import NewRequest
 from app.searches.rules import Conclusion
 from auth import LEVEL_ROLE, PERMISSIONS, Level, Permission
-from matcher import EngineName, dlib_engine, sface_engine
+from matcher import EngineName, ModelFileError, dlib_engine, sface_engine
 from matcher.operating_point import SHIPPED, OperatingPoint, shipped
+
+log = logging.getLogger(__name__)
 
 SERVICE = "facematch"
 # The transparency figures' period when none is asked for: the year up to today, inclusive.
@@ -72,10 +76,19 @@ def _installed(module: str) -> Software:
 
 def engine_facts(settings: Settings) -> EngineFacts:
     """The configured engine, its weight files each checked against the SHA-256 recorded
-    for it (ModelFileError if one is not the file measured), and the packages they come in."""
+    for it, and the packages they come in; refused where a file is not the one measured (it
+    was changed after the service started, which checked them)."""
     spec = settings.engine_spec
     runtime, weights, verified = ENGINE_PARTS[spec.name]
-    paths = [Path(verified(name)) for name in weights]
+    try:
+        paths = [Path(verified(name)) for name in weights]
+    except ModelFileError as problem:
+        log.error("engine weights changed: %s", problem)
+        raise Refusal(
+            Code.engine_files_changed,
+            f"The engine cannot be reported on: {problem}. Restore the file the operating "
+            "point was measured with.",
+        ) from None
     return EngineFacts(
         name=spec.name,
         model_id=spec.model_id,
