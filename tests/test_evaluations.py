@@ -13,6 +13,7 @@ import zipfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -31,7 +32,8 @@ from app.core.composition import (
 from app.core.settings import Settings
 from app.evaluations.models import EvaluationJob, EvaluationPhoto, JobStatus
 from app.evaluations.photo_set import Limits, read_photo_set
-from app.evaluations.workflow import claim_next, submit
+from app.evaluations.runner import Lease, LeaseLost
+from app.evaluations.workflow import LEASE, claim_next, finish, give_back, renew, submit
 from app.gallery.models import LicenseRecord
 from app.gallery.store import template_count
 from auth import Role
@@ -279,20 +281,136 @@ def test_ten_sets_sent_at_once_queue_one_job_and_the_day_is_bounded(
     assert statuses == [JobStatus.done] * 3
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_a_job_a_stop_interrupted_runs_again_at_the_next_start(
-    testing: Settings, sessions: sessionmaker[Session], staff: Staff
-) -> None:
-    """A job left running by a service that stopped mid-way, its photos kept: the next
-    start queues it again and measures it from them."""
+def a_job(testing: Settings, staff: Staff, session: Session, people: int) -> EvaluationJob:
+    """A job queued straight from a set of `people` LFW people, two photos each."""
     tester = staff.add("tess.tester", Role.independent_tester)
     photo_set = read_photo_set(
-        io.BytesIO(zipped(lfw_gendered(4, per_person=2))),
-        Limits(photos=100, photo_bytes=testing.max_image_bytes, total_bytes=1 << 26),
+        io.BytesIO(zipped(lfw_gendered(people, per_person=2))),
+        Limits(photos=300, photo_bytes=testing.max_image_bytes, total_bytes=1 << 26),
     )
+    return submit(session, tester, photo_set, template_keys(testing), per_day=5)
+
+
+def lease_lapsed(session: Session) -> list[object]:
+    starts = select(AuditEntry.details).where(AuditEntry.event_type == "evaluation.start")
+    return [json.loads(details)["lease_lapsed"] for details in session.scalars(starts)]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_job_whose_runner_died_runs_again_once_its_lease_lapses(
+    testing: Settings, sessions: sessionmaker[Session], staff: Staff
+) -> None:
+    """A job left running by a runner that died mid-way (no word since, its photos kept): the
+    next runner to look, in this process or another, takes it up once the lease lapses and
+    measures it from its photos; the dead runner's late word changes nothing."""
+    died = datetime.now(UTC) - LEASE - timedelta(seconds=1)
     with sessions() as session:
-        job = submit(session, tester, photo_set, template_keys(testing), per_day=5)
-        assert claim_next(session) == job.id
+        job = a_job(testing, staff, session, 4)
+        assert claim_next(session, "the-runner-that-died", died) == job.id
     with TestClient(create_app(testing), client=LOOPBACK) as client:
         view = finished(client, staff, job.id)
-    assert view["status"] == "done" and view["progress"]["encoded"] == len(photo_set.photos)
+    assert view["status"] == "done" and view["progress"]["encoded"] == job.photos
+    with sessions() as session:
+        late = datetime.now(UTC)
+        assert not renew(session, job.id, "the-runner-that-died", 1, late)
+        assert not finish(session, job.id, "the-runner-that-died", None, "late", "m", "0" * 64)
+        ended = session.get_one(EvaluationJob, job.id)
+        assert (ended.status, ended.failure, ended.runner) == (JobStatus.done, None, None)
+        assert lease_lapsed(session) == [False, True]
+
+
+def test_a_job_under_lease_is_one_runners_and_of_ten_racing_for_a_lapsed_one_one_wins(
+    testing: Settings, sessions: sessionmaker[Session], staff: Staff
+) -> None:
+    """Two service processes each run evaluations: neither takes the other's job while its
+    lease holds (its progress renews it), ten runners racing for a lapsed one leave it one
+    runner's, and the runner that lost it can neither renew, end nor give it back."""
+    now = datetime.now(UTC)
+    with sessions() as session:
+        job = a_job(testing, staff, session, 4)
+        assert claim_next(session, "first", now) == job.id
+        assert claim_next(session, "second", now + LEASE - timedelta(seconds=1)) is None
+        assert renew(session, job.id, "first", 2, now + timedelta(minutes=5))
+        assert claim_next(session, "second", now + LEASE + timedelta(seconds=1)) is None
+        give_back(session, job.id, "second")  # not its job: nothing happens
+        assert session.get_one(EvaluationJob, job.id, populate_existing=True).runner == "first"
+    lapsed = now + timedelta(minutes=5) + LEASE + timedelta(seconds=1)
+
+    def claim(racer: int) -> int | None:
+        with sessions() as session:
+            return claim_next(session, f"racer-{racer}", lapsed)
+
+    with ThreadPoolExecutor(10) as threads:
+        claimed = list(threads.map(claim, range(10)))
+    assert sorted(claimed, key=lambda taken: taken is None) == [job.id] + [None] * 9
+    winner = f"racer-{claimed.index(job.id)}"
+    with sessions() as session:
+        assert not renew(session, job.id, "first", 3, lapsed)
+        assert not finish(session, job.id, "first", None, "lost", "m", "0" * 64)
+        give_back(session, job.id, "first")
+        held = session.get_one(EvaluationJob, job.id)
+        assert (held.status, held.runner, held.encoded) == (JobStatus.running, winner, 0)
+        assert all(session.scalars(select(EvaluationPhoto.sealed)))
+    with sessions() as session:
+        assert finish(session, job.id, winner, None, "failed as a test", "m", "0" * 64)
+        assert not any(session.scalars(select(EvaluationPhoto.sealed)))
+        assert lease_lapsed(session) == [False, True]
+
+
+def test_a_running_jobs_lease_is_renewed_by_time_and_let_go_once_another_runner_has_it(
+    testing: Settings, sessions: sessionmaker[Session], staff: Staff
+) -> None:
+    """The long steps write no progress (a worker starting, a slow photo, the results
+    measured): the lease is renewed all the same, and found lost once another runner took
+    the job."""
+    almost_lapsed = datetime.now(UTC) - LEASE + timedelta(seconds=30)
+    with sessions() as session:
+        job = a_job(testing, staff, session, 4)
+        assert claim_next(session, "runner", almost_lapsed) == job.id
+
+    def lease_until() -> datetime:
+        with sessions() as session:
+            until = session.get_one(EvaluationJob, job.id).lease_until
+        assert until is not None
+        return until
+
+    with Lease(sessions, job.id, "runner", every_s=0.05) as lease:
+        deadline = time.monotonic() + 30
+        while lease_until() < datetime.now(UTC) + LEASE - timedelta(minutes=1):
+            assert time.monotonic() < deadline, "the lease was not renewed"
+            time.sleep(0.05)
+        lease.check()
+        with sessions.begin() as session:
+            session.get_one(EvaluationJob, job.id).runner = "another"
+        with pytest.raises(LeaseLost):
+            while time.monotonic() < deadline:
+                lease.check()
+                time.sleep(0.05)
+    with sessions() as session:  # the other runner's lease holds
+        assert claim_next(session, "a-third", datetime.now(UTC)) is None
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_stopping_service_gives_its_job_back_with_its_photos(
+    testing: Settings, sessions: sessionmaker[Session], staff: Staff
+) -> None:
+    """Stopped mid-job, the runner queues it again at once (no lease to wait out), its photos
+    kept for whichever runner is next."""
+    with sessions() as session:
+        job = a_job(testing, staff, session, 40)
+    with TestClient(create_app(testing), client=LOOPBACK):
+        deadline = time.monotonic() + 120
+        while True:
+            with sessions() as session:
+                if session.get_one(EvaluationJob, job.id).status is JobStatus.running:
+                    break
+            assert time.monotonic() < deadline, "the job did not start"
+            time.sleep(0.1)
+    with sessions() as session:
+        given_back = session.get_one(EvaluationJob, job.id)
+        assert (given_back.status, given_back.runner, given_back.lease_until) == (
+            JobStatus.queued,
+            None,
+            None,
+        )
+        assert len([s for s in session.scalars(select(EvaluationPhoto.sealed)) if s]) == job.photos

@@ -8,7 +8,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import DBAPIError, IntegrityError, InternalError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
@@ -34,6 +34,30 @@ _HTTP_CODES: dict[int, tuple[Code, str]] = {
     405: (Code.method_not_allowed, "That method is not allowed on this resource."),
     413: (Code.request_too_large, "{}"),  # app.api.middleware.BodyLimit
 }
+
+
+# What says the database itself cannot do it now: PostgreSQL's SQLSTATE classes of a lost
+# connection, exhausted resources, an operator's intervention, a system error and a lock
+# not available; SQLite's busy, full, read-only, I/O and cannot-open results.
+_DATABASE_UNAVAILABLE = (
+    "08",
+    "53",
+    "55",
+    "57",
+    "58",
+    "SQLITE_BUSY",
+    "SQLITE_LOCKED",
+    "SQLITE_FULL",
+    "SQLITE_READONLY",
+    "SQLITE_IOERR",
+    "SQLITE_CANTOPEN",
+)
+
+
+def _database_code(error: DBAPIError) -> str:
+    """The database's own code for the error: PostgreSQL's SQLSTATE, SQLite's result name."""
+    driver = error.orig
+    return str(getattr(driver, "sqlstate", None) or getattr(driver, "sqlite_errorname", ""))
 
 
 def problem_response(code: Code, message: str, faces: list[FaceBox] | None = None) -> JSONResponse:
@@ -100,18 +124,21 @@ def install_error_handlers(app: FastAPI) -> None:
         message = "Someone else changed this at the same time; reload and try again."
         return await _refused(request, Code.conflict, message)
 
-    async def _database_failed(request: Request, error: Exception) -> Response:
-        # Full, read-only, out of reach or refusing at COMMIT: the transaction rolled back,
-        # the change and its audit entry with it.
-        assert isinstance(error, DBAPIError)
-        log.error("database failed the request: %s", type(error.orig).__name__)
+    @app.exception_handler(OperationalError)
+    async def _database_failed(request: Request, error: OperationalError) -> Response:
+        # The transaction rolled back, the change and its audit entry with it. Logged by the
+        # database's own code: the error's text holds the statement's values.
+        code = _database_code(error)
+        log.error("database failed the request: %s %s", type(error.orig).__name__, code)
+        if code.startswith("40"):  # a deadlock or serialisation failure: a race, lost
+            message = "Someone else changed this at the same time; reload and try again."
+            return await _refused(request, Code.conflict, message)
+        if not code.startswith(_DATABASE_UNAVAILABLE):  # a fault in the service's own SQL
+            return _unexpected_error(error)
         message = (
             "Nothing was changed: the database could not complete the request. Try again later."
         )
         return await _refused(request, Code.database_unavailable, message)
-
-    app.add_exception_handler(OperationalError, _database_failed)
-    app.add_exception_handler(InternalError, _database_failed)
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, error: HTTPException) -> Response:
@@ -121,8 +148,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, error: Exception) -> JSONResponse:
-        log.error("unexpected %s", type(error).__name__)
-        problem = Problem(
-            code="internal_error", message="The service could not complete the request."
-        )
-        return JSONResponse(problem.model_dump(exclude_none=True), status_code=500)
+        return _unexpected_error(error)
+
+
+def _unexpected_error(error: Exception) -> JSONResponse:
+    log.error("unexpected %s", type(error).__name__)
+    problem = Problem(code="internal_error", message="The service could not complete the request.")
+    return JSONResponse(problem.model_dump(exclude_none=True), status_code=500)

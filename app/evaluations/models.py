@@ -38,6 +38,10 @@ class EvaluationJob(Base):
     labels: Mapped[str] = mapped_column(Text)  # the label names, a JSON list
     # Progress: photos encoded so far in the current run.
     encoded: Mapped[int] = mapped_column(Integer, default=0)
+    # The run holding a running job (each runner's own random id), until its lease lapses:
+    # a runner that stopped without saying so gives the job up to the next one then.
+    runner: Mapped[str | None] = mapped_column(String(32))
+    lease_until: Mapped[datetime | None]
     # The engine and operating point it was measured at, once it ran.
     model_id: Mapped[str | None] = mapped_column(String(64))
     operating_point_sha256: Mapped[str | None] = mapped_column(String(64))

@@ -8,7 +8,7 @@ import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session, defer
 
 from app.accounts.service import actor_of
@@ -24,6 +24,9 @@ UNFINISHED = (JobStatus.queued, JobStatus.running)
 _DAY = timedelta(days=1)
 # The actor of a job's start and end: the service's own runner, not a person.
 RUNNER = "service:evaluations"
+# How long a runner holds a job between words (it renews the lease a few times within it
+# while it runs): one that stopped without giving its job back loses it this long after.
+LEASE = timedelta(minutes=10)
 
 
 def job_ref(job_id: int) -> str:
@@ -132,38 +135,88 @@ def testers_jobs(session: Session, tester: int) -> list[EvaluationJob]:
     )
 
 
-def claim_next(session: Session) -> int | None:
-    """Take the oldest queued job to run, if any: of runners racing for it, one wins."""
+def _claimable(now: datetime) -> ColumnElement[bool]:
+    """Queued, or running under a lease that has lapsed (its runner stopped without a word),
+    or under none (left running by a service from before leases)."""
+    lapsed = or_(EvaluationJob.lease_until.is_(None), EvaluationJob.lease_until < now)
+    return or_(
+        EvaluationJob.status == JobStatus.queued,
+        and_(EvaluationJob.status == JobStatus.running, lapsed),
+    )
+
+
+def _held_by(job_id: int, runner: str) -> ColumnElement[bool]:
+    return and_(
+        EvaluationJob.id == job_id,
+        EvaluationJob.status == JobStatus.running,
+        EvaluationJob.runner == runner,
+    )
+
+
+def claim_next(session: Session, runner: str, now: datetime) -> int | None:
+    """Take the oldest job there is to run for `runner`, under a lease: of runners racing for
+    it, in one process or several, one wins."""
     with session.begin():
-        queued = session.scalar(
-            select(EvaluationJob.id)
-            .where(EvaluationJob.status == JobStatus.queued)
+        job = session.execute(
+            select(EvaluationJob.id, EvaluationJob.status)
+            .where(_claimable(now))
             .order_by(EvaluationJob.id)
-        )
-        if queued is None:
+        ).first()
+        if job is None:
             return None
         taken = rows_changed(
             session,
             update(EvaluationJob)
-            .where(EvaluationJob.id == queued, EvaluationJob.status == JobStatus.queued)
-            .values(status=JobStatus.running, started_at=datetime.now(UTC), encoded=0)
+            .where(EvaluationJob.id == job.id, _claimable(now))
+            .values(
+                status=JobStatus.running,
+                runner=runner,
+                lease_until=now + LEASE,
+                started_at=now,
+                encoded=0,
+            )
             .execution_options(synchronize_session=False),
         )
         if taken != 1:
             return None
-        trail.record(session, COMPONENT, "evaluation.start", RUNNER, "success", job_ref(queued))
-    return queued
+        trail.record(
+            session,
+            COMPONENT,
+            "evaluation.start",
+            RUNNER,
+            "success",
+            job_ref(job.id),
+            runner=runner,
+            lease_lapsed=job.status is JobStatus.running,
+        )
+    return job.id
 
 
-def requeue_interrupted(session: Session) -> int:
-    """Jobs left running by a service that stopped are queued again, their photos still
-    kept; how many. (One service process runs evaluations.)"""
+def renew(session: Session, job_id: int, runner: str, encoded: int, now: datetime) -> bool:
+    """Write the run's progress and renew its lease; False when the job is no longer the
+    runner's (its lease lapsed and another runner took it up)."""
     with session.begin():
-        return rows_changed(
+        renewed = rows_changed(
             session,
             update(EvaluationJob)
-            .where(EvaluationJob.status == JobStatus.running)
-            .values(status=JobStatus.queued, started_at=None, encoded=0)
+            .where(_held_by(job_id, runner))
+            .values(encoded=encoded, lease_until=now + LEASE)
+            .execution_options(synchronize_session=False),
+        )
+    return renewed == 1
+
+
+def give_back(session: Session, job_id: int, runner: str) -> None:
+    """A runner stopping mid-job queues it again at once, its photos kept, for the next start
+    or another process to run."""
+    with session.begin():
+        rows_changed(
+            session,
+            update(EvaluationJob)
+            .where(_held_by(job_id, runner))
+            .values(
+                status=JobStatus.queued, runner=None, lease_until=None, started_at=None, encoded=0
+            )
             .execution_options(synchronize_session=False),
         )
 
@@ -171,22 +224,40 @@ def requeue_interrupted(session: Session) -> int:
 def finish(
     session: Session,
     job_id: int,
+    runner: str,
     results: str | None,
     failure: str | None,
     model_id: str,
     point_sha256: str,
-) -> None:
-    """End the job with its results or the reason it failed, and delete its photos, their
-    people and labels, in one transaction; audited with the results' SHA-256."""
+) -> bool:
+    """End the runner's job with its results or the reason it failed, and delete its photos,
+    their people and labels, in one transaction; audited with the results' SHA-256. False,
+    and nothing written, when the job is no longer the runner's: the run holding it ends it."""
+    status = JobStatus.done if failure is None else JobStatus.failed
+    ended: dict[str, object] = {
+        "status": status,
+        "finished_at": datetime.now(UTC),
+        "results": results,
+        "failure": failure,
+        "model_id": model_id,
+        "operating_point_sha256": point_sha256,
+        "runner": None,
+        "lease_until": None,
+    }
+    if failure is None:
+        ended["encoded"] = EvaluationJob.photos
     with session.begin():
-        job = session.get(EvaluationJob, job_id)
-        assert job is not None
-        job.status = JobStatus.done if failure is None else JobStatus.failed
-        job.finished_at = datetime.now(UTC)
-        job.results, job.failure = results, failure
-        job.model_id, job.operating_point_sha256 = model_id, point_sha256
-        if failure is None:
-            job.encoded = job.photos
+        if (
+            rows_changed(
+                session,
+                update(EvaluationJob)
+                .where(_held_by(job_id, runner))
+                .values(ended)
+                .execution_options(synchronize_session=False),
+            )
+            != 1
+        ):
+            return False
         # Of each photo only its hash stays: the results hold what its person and labels gave.
         deleted = rows_changed(
             session,
@@ -200,8 +271,9 @@ def finish(
             COMPONENT,
             "evaluation.end",
             RUNNER,
-            job.status.value,
+            status.value,
             job_ref(job_id),
             photos_deleted=deleted,
             results_sha256=hashlib.sha256(results.encode()).hexdigest() if results else None,
         )
+    return True
