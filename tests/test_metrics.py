@@ -222,7 +222,9 @@ def test_an_audit_entry_that_cannot_be_written_fails_its_action_and_shows(
 
 
 @contextmanager
-def database_failing(client: TestClient, sessions: sessionmaker[Session]) -> Iterator[None]:
+def database_failing(
+    client: TestClient, sessions: sessionmaker[Session], errcode: str = "disk_full"
+) -> Iterator[None]:
     """A database that fails every change where no route catches it. PostgreSQL: the change
     and its audit entry are written, and COMMIT fails as on a full disk (a deferred trigger,
     as an insider could add one). SQLite: the service's connections can no longer write (a
@@ -232,8 +234,8 @@ def database_failing(client: TestClient, sessions: sessionmaker[Session]) -> Ite
             session.execute(
                 text(
                     "CREATE FUNCTION refuse_commit() RETURNS trigger AS $$ BEGIN "
-                    "RAISE EXCEPTION 'could not extend file' USING ERRCODE = 'disk_full'; "
-                    "END $$ LANGUAGE plpgsql"
+                    "RAISE EXCEPTION 'could not extend file' USING ERRCODE = "
+                    f"'{errcode}'; END $$ LANGUAGE plpgsql"
                 )
             )
             session.execute(
@@ -280,3 +282,30 @@ def test_a_change_the_database_cannot_keep_is_refused_as_unavailable_and_nothing
             == 0
         )
     assert grew(before, failing, "facematch_refusals_total", code="database_unavailable") == 1
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize(
+    ("errcode", "status", "code"),
+    [
+        ("serialization_failure", 409, "conflict"),  # a race the database broke off
+        ("statement_too_complex", 500, "internal_error"),  # a fault in the service's own SQL
+    ],
+)
+def test_a_commit_that_fails_otherwise_is_answered_by_what_the_database_says_it_was(
+    scraped: Settings,
+    sessions: sessionmaker[Session],
+    staff: Staff,
+    errcode: str,
+    status: int,
+    code: str,
+) -> None:
+    staff.add("rita.records", Role.records_clerk)
+    with TestClient(create_app(scraped), client=LOOPBACK) as client:
+        with database_failing(client, sessions, errcode):
+            refused = client.post(
+                "/v1/requests", headers=staff.headers("rita.records"), json=request_body()
+            )
+    assert (refused.status_code, refused.json()["code"]) == (status, code)
+    with sessions() as session:
+        assert session.scalars(select(AgencyRequest.id)).all() == []

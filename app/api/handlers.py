@@ -34,6 +34,7 @@ _HTTP_CODES: dict[int, tuple[Code, str]] = {
     405: (Code.method_not_allowed, "That method is not allowed on this resource."),
     413: (Code.request_too_large, "{}"),  # app.api.middleware.BodyLimit
 }
+_RACE_LOST = "Someone else changed this at the same time; reload and try again."
 
 
 # What says the database itself cannot do it now: PostgreSQL's SQLSTATE classes of a lost
@@ -121,8 +122,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _conflict(request: Request, error: IntegrityError) -> Response:
         # Two changes raced and the database kept one; the other's transaction rolled back.
         log.info("integrity conflict: %s", type(error.orig).__name__)
-        message = "Someone else changed this at the same time; reload and try again."
-        return await _refused(request, Code.conflict, message)
+        return await _refused(request, Code.conflict, _RACE_LOST)
 
     @app.exception_handler(OperationalError)
     async def _database_failed(request: Request, error: OperationalError) -> Response:
@@ -131,8 +131,7 @@ def install_error_handlers(app: FastAPI) -> None:
         code = _database_code(error)
         log.error("database failed the request: %s %s", type(error.orig).__name__, code)
         if code.startswith("40"):  # a deadlock or serialisation failure: a race, lost
-            message = "Someone else changed this at the same time; reload and try again."
-            return await _refused(request, Code.conflict, message)
+            return await _refused(request, Code.conflict, _RACE_LOST)
         if not code.startswith(_DATABASE_UNAVAILABLE):  # a fault in the service's own SQL
             return _unexpected_error(error)
         message = (

@@ -199,12 +199,8 @@ class Lease:
     def __init__(
         self, sessions: sessionmaker[Session], job_id: int, runner: str, every_s: float
     ) -> None:
-        self._sessions, self._job_id, self._runner, self._every_s = (
-            sessions,
-            job_id,
-            runner,
-            every_s,
-        )
+        self._sessions, self._job_id = sessions, job_id
+        self._runner, self._every_s = runner, every_s
         self.done = 0
         self._lost, self._ended = threading.Event(), threading.Event()
         self._thread = threading.Thread(target=self._keep, name="evaluation-lease", daemon=True)

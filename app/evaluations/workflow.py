@@ -247,16 +247,13 @@ def finish(
     if failure is None:
         ended["encoded"] = EvaluationJob.photos
     with session.begin():
-        if (
-            rows_changed(
-                session,
-                update(EvaluationJob)
-                .where(_held_by(job_id, runner))
-                .values(ended)
-                .execution_options(synchronize_session=False),
-            )
-            != 1
-        ):
+        ending = (
+            update(EvaluationJob)
+            .where(_held_by(job_id, runner))
+            .values(ended)
+            .execution_options(synchronize_session=False)
+        )
+        if rows_changed(session, ending) != 1:
             return False
         # Of each photo only its hash stays: the results hold what its person and labels gave.
         deleted = rows_changed(
